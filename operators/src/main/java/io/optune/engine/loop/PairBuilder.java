@@ -1,0 +1,77 @@
+package io.optune.engine.loop;
+
+import io.optune.engine.train.PairWeighting;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Merges a prompt's freshly scored responses with its memory and picks the training pair:
+ * chosen = the best response seen so far (new or stored), rejected = the worst of the new ones, so
+ * the rejected side always reflects the current policy's failure mode. Pairs whose reward gap is
+ * below {@code minGap} teach nothing (often identical responses) and are dropped.
+ */
+public final class PairBuilder {
+    private final double minGap;
+    private final PairWeighting weighting;
+    private final double beta2;
+
+    public PairBuilder(double minGap, PairWeighting weighting, double beta2) {
+        if (!(minGap >= 0) || weighting == null || !(beta2 >= 0)) {
+            throw new IllegalArgumentException("minGap >= 0, a weighting and beta2 >= 0 required");
+        }
+        this.minGap = minGap;
+        this.weighting = weighting;
+        this.beta2 = beta2;
+    }
+
+    /** A scored response. */
+    public record Scored(String text, double reward) {}
+
+    /** A training pair with its unnormalised weight. */
+    public record Pair(String chosen, double chosenReward, String rejected, double rejectedReward, double weight) {
+        public double gap() {
+            return chosenReward - rejectedReward;
+        }
+    }
+
+    /** The prompt's new memory and its pair, if the gap is large enough. */
+    public record Outcome(ResponseMemory memory, Optional<Pair> pair) {}
+
+    /**
+     * @param stored the prompt's memory, or null for a new prompt
+     * @param fresh new responses with finite rewards (at least one)
+     */
+    public Outcome merge(ResponseMemory stored, List<Scored> fresh, long policyVersion) {
+        if (fresh.isEmpty()) {
+            throw new IllegalArgumentException("no scored responses to merge");
+        }
+        Scored best = fresh.get(0);
+        Scored worst = fresh.get(0);
+        for (Scored s : fresh) {
+            if (!Double.isFinite(s.reward())) {
+                throw new IllegalArgumentException("non-finite reward " + s.reward() + " reached the pair builder");
+            }
+            if (s.reward() > best.reward()) {
+                best = s;
+            }
+            if (s.reward() < worst.reward()) {
+                worst = s;
+            }
+        }
+        if (stored != null && stored.chosenReward() > best.reward()) {
+            best = new Scored(stored.chosen(), stored.chosenReward());
+        }
+        ResponseMemory memory = new ResponseMemory(best.text(), best.reward(), worst.text(), worst.reward(), policyVersion);
+        return new Outcome(memory, pairOf(memory));
+    }
+
+    /** The pair stored in a memory (for prompts that are not regenerated). */
+    public Optional<Pair> pairOf(ResponseMemory m) {
+        double gap = m.gap();
+        if (gap < minGap || gap <= 0 || m.chosen().equals(m.rejected())) {
+            return Optional.empty();
+        }
+        return Optional.of(new Pair(m.chosen(), m.chosenReward(), m.rejected(), m.rejectedReward(), weighting.raw(gap, beta2)));
+    }
+}

@@ -1,0 +1,16 @@
+package io.optune.engine.reward;
+
+import java.util.List;
+
+/**
+ * Scores responses to prompts. Higher is better; scores need not be bounded, and a model may return
+ * NaN for a response it cannot judge (callers treat non-finite scores as failures, never as data).
+ */
+public interface RewardModel {
+
+    /** One score per (prompt, response) pair; both lists have the same size. */
+    double[] score(List<String> prompts, List<String> responses);
+
+    /** A short name for logs and metrics. */
+    String name();
+}

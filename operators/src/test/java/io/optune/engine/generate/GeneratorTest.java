@@ -1,0 +1,137 @@
+package io.optune.engine.generate;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.optune.engine.EngineTestSupport;
+import io.optune.engine.InvalidInputException;
+import io.optune.engine.Rng;
+import io.optune.engine.model.Batches;
+import io.optune.engine.model.TransformerLM;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static io.optune.engine.EngineTestSupport.ENCODER;
+import static io.optune.engine.EngineTestSupport.TOKENIZER;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class GeneratorTest {
+    private NDManager manager;
+    private TransformerLM model;
+    private Generator generator;
+
+    @BeforeEach
+    void setUp() {
+        manager = NDManager.newBaseManager();
+        model = EngineTestSupport.smallModel(manager, 11);
+        generator = new Generator(model, TOKENIZER.eosId(), TOKENIZER.padId());
+    }
+
+    @AfterEach
+    void tearDown() {
+        manager.close();
+    }
+
+    /** The logits each token was sampled from equal those of a full forward over the whole text. */
+    @Test
+    void kvCachedLogitsEqualAFullRecompute() {
+        List<int[]> prompts = List.of(ENCODER.encodePrompt("rev abcd="), ENCODER.encodePrompt("add 1+2="));
+        SamplingConfig cfg = new SamplingConfig(1.0f, 1f, 6, 2);
+        List<float[]> trace = new ArrayList<>();
+        List<Completion> out = generator.generate(manager, prompts, cfg, new Rng(5), trace);
+        int vocab = model.config().vocabSize();
+        int rows = out.size();
+        assertThat(rows).isEqualTo(4);
+        int steps = trace.size();
+        assertThat(steps).isGreaterThan(1);
+        // Full sequences: every row's prompt followed by the tokens fed so far (pad after EOS, as the cache saw).
+        List<int[]> full = new ArrayList<>();
+        for (int i = 0; i < rows; i++) {
+            int[] prompt = prompts.get(out.get(i).promptIndex());
+            int[] seq = new int[prompt.length + steps - 1];
+            System.arraycopy(prompt, 0, seq, 0, prompt.length);
+            int[] toks = out.get(i).tokens();
+            for (int s = 0; s < steps - 1; s++) {
+                seq[prompt.length + s] = s < toks.length ? toks[s] : TOKENIZER.padId();
+            }
+            full.add(seq);
+        }
+        Batches.Prefill pre = Batches.prefill(manager, full);
+        // Positions must continue past the prompt exactly as in decoding; prefill computes them the same way.
+        float[] logits = model.logits(model.hidden(pre.tokens(), pre.positions(), pre.bias(), null)).toFloatArray();
+        int width = pre.width();
+        for (int s = 0; s < steps; s++) {
+            for (int i = 0; i < rows; i++) {
+                int promptLen = prompts.get(out.get(i).promptIndex()).length;
+                int col = pre.padding()[i] + promptLen - 1 + s;
+                if (s > out.get(i).tokens().length) {
+                    continue; // rows already ended are not compared
+                }
+                for (int v = 0; v < vocab; v++) {
+                    float cached = trace.get(s)[i * vocab + v];
+                    float recomputed = logits[(i * width + col) * vocab + v];
+                    assertThat(cached).as("row %d step %d vocab %d", i, s, v)
+                            .isCloseTo(recomputed, org.assertj.core.api.Assertions.within(2e-4f));
+                }
+            }
+        }
+    }
+
+    @Test
+    void sameSeedSameSamplesAndGreedyIsDeterministic() {
+        List<int[]> prompts = List.of(ENCODER.encodePrompt("sort cab="));
+        SamplingConfig cfg = new SamplingConfig(1.0f, 0.9f, 8, 3);
+        List<Completion> a = generator.generate(manager, prompts, cfg, new Rng(9));
+        List<Completion> b = generator.generate(manager, prompts, cfg, new Rng(9));
+        for (int i = 0; i < a.size(); i++) {
+            assertThat(a.get(i).tokens()).isEqualTo(b.get(i).tokens());
+        }
+        List<Completion> g1 = generator.generate(manager, prompts, SamplingConfig.greedy(8).withSamples(2), new Rng(1));
+        assertThat(g1.get(0).tokens()).isEqualTo(g1.get(1).tokens());
+    }
+
+    @Test
+    void respectsTheLengthLimitAndMarksEos() {
+        List<Completion> out = generator.generate(manager, List.of(ENCODER.encodePrompt("copy ab=")),
+                new SamplingConfig(1.5f, 1f, 5, 8), new Rng(2));
+        for (Completion c : out) {
+            assertThat(c.tokens().length).isBetween(1, 5);
+            boolean endsWithEos = c.tokens()[c.tokens().length - 1] == TOKENIZER.eosId();
+            assertThat(c.finished()).isEqualTo(endsWithEos);
+        }
+    }
+
+    @Test
+    void topPOfAlmostZeroIsGreedy() {
+        float[] logits = {0.1f, 2.0f, 1.9f, -1f};
+        SamplingConfig cfg = new SamplingConfig(1f, 1e-6f, 1, 1);
+        Rng rng = new Rng(3);
+        for (int i = 0; i < 50; i++) {
+            assertThat(Generator.sample(logits, 0, 4, cfg, rng)).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void samplingFollowsTheSoftmax() {
+        float[] logits = {0f, (float) Math.log(3)}; // p = 0.25, 0.75
+        SamplingConfig cfg = new SamplingConfig(1f, 1f, 1, 1);
+        Rng rng = new Rng(4);
+        int ones = 0;
+        for (int i = 0; i < 20_000; i++) {
+            ones += Generator.sample(logits, 0, 2, cfg, rng);
+        }
+        assertThat(ones / 20_000.0).isBetween(0.73, 0.77);
+    }
+
+    @Test
+    void aPromptFillingTheContextIsRefused() {
+        int[] longPrompt = new int[model.config().contextLength()];
+        java.util.Arrays.fill(longPrompt, 5);
+        assertThatThrownBy(() -> generator.generate(manager, List.of(longPrompt), SamplingConfig.greedy(4), new Rng(1)))
+                .isInstanceOfSatisfying(InvalidInputException.class, e -> assertThat(e.reason()).isEqualTo("prompt-too-long"));
+    }
+}

@@ -1,0 +1,85 @@
+package io.optune.engine.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import io.optune.engine.EngineTestSupport;
+import io.optune.engine.model.LogProbs;
+import io.optune.engine.model.TransformerLM;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static io.optune.engine.EngineTestSupport.ENCODER;
+import static org.assertj.core.api.Assertions.assertThat;
+
+class DpoTrainerTest {
+    private NDManager manager;
+
+    @BeforeEach
+    void setUp() {
+        manager = NDManager.newBaseManager();
+    }
+
+    @AfterEach
+    void tearDown() {
+        manager.close();
+    }
+
+    static List<PreferenceExample> batch() {
+        return List.of(
+                new PreferenceExample(ENCODER.encodePrompt("rev abc="), ENCODER.encodeResponse("cba"), ENCODER.encodeResponse("abc"), 1.5),
+                new PreferenceExample(ENCODER.encodePrompt("add 2+3="), ENCODER.encodeResponse("5"), ENCODER.encodeResponse("6"), 1.0),
+                new PreferenceExample(ENCODER.encodePrompt("sort cab="), ENCODER.encodeResponse("abc"), ENCODER.encodeResponse("ab"), 0.5));
+    }
+
+    static DpoConfig config(LossType type, float nll) {
+        return new DpoConfig(type, 0.5f, nll, AdamWConfig.of(3e-3f).withWarmup(2));
+    }
+
+    @Test
+    void stepsRaiseTheMarginAndKeepTheReferenceFrozen() {
+        for (LossType type : LossType.values()) {
+            TransformerLM policy = EngineTestSupport.smallModel(manager, 5);
+            try (DpoTrainer trainer = new DpoTrainer(policy, config(type, type == LossType.SIGMOID ? 0.2f : 0f))) {
+                float[] refBefore = trainer.reference().parameters().get("h.0.mlp.c_fc.weight").toFloatArray();
+                StepResult first = trainer.step(batch());
+                StepResult last = first;
+                for (int i = 0; i < 30; i++) {
+                    last = trainer.step(batch());
+                }
+                assertThat(first.margin()).as(type.name()).isCloseTo(0.0, org.assertj.core.api.Assertions.within(1e-4));
+                assertThat(last.margin()).as(type.name()).isGreaterThan(0.5);
+                assertThat(last.accuracy()).isEqualTo(1.0);
+                assertThat(last.loss()).isLessThan(first.loss());
+                assertThat(trainer.step()).isEqualTo(31);
+                assertThat(trainer.reference().parameters().get("h.0.mlp.c_fc.weight").toFloatArray()).containsExactly(refBefore);
+
+                trainer.refreshReference();
+                float[] p = LogProbs.sequenceLogProbsNoGrad(trainer.policy(), manager,
+                        List.of(batch().get(0).prompt()), List.of(batch().get(0).chosen()));
+                float[] r = LogProbs.sequenceLogProbsNoGrad(trainer.reference(), manager,
+                        List.of(batch().get(0).prompt()), List.of(batch().get(0).chosen()));
+                assertThat(p).containsExactly(r);
+            }
+        }
+    }
+
+    @Test
+    void aNonFiniteLossSkipsTheStepAndCountsIt() {
+        TransformerLM policy = EngineTestSupport.smallModel(manager, 6);
+        try (DpoTrainer trainer = new DpoTrainer(policy, config(LossType.SIGMOID, 0f))) {
+            trainer.step(batch());
+            NDArray w = trainer.policy().parameters().get("h.1.attn.c_proj.weight");
+            w.set(new NDIndex("0, 0"), Float.NaN);
+            float[] before = trainer.policy().parameters().get("wte.weight").toFloatArray();
+            StepResult r = trainer.step(batch());
+            assertThat(r.skipped()).isTrue();
+            assertThat(trainer.skippedSteps()).isEqualTo(1);
+            assertThat(trainer.step()).isEqualTo(1);
+            assertThat(trainer.policy().parameters().get("wte.weight").toFloatArray()).containsExactly(before);
+        }
+    }
+}
