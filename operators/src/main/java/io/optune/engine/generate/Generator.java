@@ -3,6 +3,7 @@ package io.optune.engine.generate;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.optune.engine.GradMode;
 import io.optune.engine.InvalidInputException;
 import io.optune.engine.Rng;
 import io.optune.engine.model.Batches;
@@ -41,6 +42,7 @@ public final class Generator {
      */
     public List<Completion> generate(
             NDManager parent, List<int[]> prompts, SamplingConfig cfg, Rng rng, List<float[]> logitsTrace) {
+        GradMode.off();
         int k = cfg.samplesPerPrompt();
         List<int[]> rows = new ArrayList<>(prompts.size() * k);
         for (int[] p : prompts) {

@@ -8,7 +8,7 @@ package io.optune.engine.generate;
  * @param maxNewTokens response length limit (EOS included); also capped by the context length
  * @param samplesPerPrompt K responses drawn for every prompt
  */
-public record SamplingConfig(float temperature, float topP, int maxNewTokens, int samplesPerPrompt) {
+public record SamplingConfig(float temperature, float topP, int maxNewTokens, int samplesPerPrompt) implements java.io.Serializable {
     public SamplingConfig {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature must be >= 0: " + temperature);

@@ -25,6 +25,7 @@ public final class LogProbs {
     /** Same as {@link #sequenceLogProbs} but without building a graph; returns plain floats. */
     public static float[] sequenceLogProbsNoGrad(
             TransformerLM model, NDManager parent, List<int[]> prompts, List<int[]> responses) {
+        io.optune.engine.GradMode.off();
         try (NDManager m = parent.newSubManager()) {
             return sequenceLogProbs(model, m, prompts, responses).toFloatArray();
         }

@@ -180,6 +180,7 @@ public final class TransformerLM implements AutoCloseable {
 
     /** Overwrites this model's parameters with {@code other}'s values (same config required). */
     public void copyFrom(TransformerLM other) {
+        io.optune.engine.GradMode.off();
         if (!other.config.equals(config)) {
             throw new IllegalArgumentException("config mismatch: " + other.config + " vs " + config);
         }

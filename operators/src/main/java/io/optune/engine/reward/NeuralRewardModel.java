@@ -51,6 +51,7 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
     /** Scores; a pair that cannot be encoded (unknown characters, too long) scores NaN. */
     @Override
     public double[] score(List<String> prompts, List<String> responses) {
+        io.optune.engine.GradMode.off();
         double[] out = new double[prompts.size()];
         List<int[]> p = new ArrayList<>();
         List<int[]> r = new ArrayList<>();
@@ -121,10 +122,11 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
                 r.add(encoder.encodeResponse(rejected.get(i)));
             }
             int b = prompts.size();
+            io.optune.engine.GradMode.off();
             try (NDManager m = model.manager().newSubManager()) {
                 double loss;
+                optimizer.zeroGradients();
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    gc.zeroGradients();
                     NDArray rewards = rewards(m, p, r);
                     NDArray diff = rewards.get("0:{}", b).sub(rewards.get("{}:", b));
                     NDArray lossArr = DpoLoss.negLogSigmoid(diff).mean();

@@ -11,6 +11,7 @@ import java.util.Map;
  * The default alphabet is printable ASCII (space to tilde), which covers the built-in tasks.
  */
 public final class CharTokenizer implements Tokenizer {
+    private static final long serialVersionUID = 1L;
     public static final String TYPE = "char";
     public static final String PRINTABLE_ASCII;
 

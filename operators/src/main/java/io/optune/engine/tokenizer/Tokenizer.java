@@ -10,7 +10,7 @@ import java.util.Map;
  * completely so that a policy snapshot can rebuild it (see {@link Tokenizers#fromSpec}); a
  * Hugging Face {@code tokenizer.json} backed implementation can plug in with its own spec type.
  */
-public interface Tokenizer {
+public interface Tokenizer extends java.io.Serializable {
 
     int vocabSize();
 

@@ -53,6 +53,23 @@ public final class AdamW implements AutoCloseable {
         return v;
     }
 
+    /**
+     * Sets this model's gradients to zero (PyTorch accumulates them). Not DJL's
+     * {@code GradientCollector.zeroGradients()}: that walks every array of the engine, including
+     * arrays other threads (other Flink operators) are creating and closing at the same time.
+     * Assignment rather than multiplication, so NaN gradients of a skipped step are cleared too.
+     */
+    public void zeroGradients() {
+        io.optune.engine.GradMode.off();
+        try (NDManager tmp = manager.newSubManager()) {
+            for (NDArray p : model.parameters().values()) {
+                NDArray g = p.getGradient();
+                g.attach(tmp);
+                g.set(new ai.djl.ndarray.index.NDIndex("..."), 0f);
+            }
+        }
+    }
+
     /** Global L2 norm of all gradients (may be NaN or infinite). */
     public double gradientNorm() {
         double sq = 0;
@@ -71,6 +88,7 @@ public final class AdamW implements AutoCloseable {
      * Runs outside autograd: these in-place ops are not recorded.
      */
     public void update(double gradNorm) {
+        io.optune.engine.GradMode.off();
         step++;
         float lr = config.learningRateAt(step);
         float clip = config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()

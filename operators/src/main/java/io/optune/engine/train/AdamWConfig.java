@@ -11,7 +11,7 @@ package io.optune.engine.train;
  * @param warmupSteps steps of linear warm-up from 0 to the peak
  * @param maxGradNorm clip gradients to this global L2 norm; 0 disables clipping
  */
-public record AdamWConfig(float learningRate, float beta1, float beta2, float epsilon, float weightDecay, int warmupSteps, float maxGradNorm) {
+public record AdamWConfig(float learningRate, float beta1, float beta2, float epsilon, float weightDecay, int warmupSteps, float maxGradNorm) implements java.io.Serializable {
     public AdamWConfig {
         if (!(learningRate > 0) || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(epsilon > 0)
                 || !(weightDecay >= 0) || warmupSteps < 0 || !(maxGradNorm >= 0)) {

@@ -9,7 +9,7 @@ package io.optune.engine.train;
  *     {@link DpoLoss}
  * @param optimizer AdamW, warm-up and clipping
  */
-public record DpoConfig(LossType loss, float beta, float nllWeight, AdamWConfig optimizer) {
+public record DpoConfig(LossType loss, float beta, float nllWeight, AdamWConfig optimizer) implements java.io.Serializable {
     public DpoConfig {
         if (loss == null || !(beta > 0) || Float.isInfinite(beta) || optimizer == null
                 || !(nllWeight >= 0) || Float.isInfinite(nllWeight)) {

@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
+import io.optune.engine.GradMode;
 import io.optune.engine.model.LogProbs;
 import io.optune.engine.model.TransformerLM;
 import org.slf4j.Logger;
@@ -73,6 +74,7 @@ public final class DpoTrainer implements AutoCloseable {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("empty training batch");
         }
+        GradMode.off();
         int b = batch.size();
         List<int[]> prompts = new ArrayList<>(2 * b);
         List<int[]> responses = new ArrayList<>(2 * b);
@@ -97,8 +99,8 @@ public final class DpoTrainer implements AutoCloseable {
             double margin;
             double accuracy;
             double kl;
+            optimizer.zeroGradients();
             try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                gc.zeroGradients();
                 NDArray logps = LogProbs.sequenceLogProbs(policy, m, prompts, responses);
                 NDArray ratio = logps.sub(refLogps); // (2B): chosen then rejected
                 NDArray h = ratio.get("0:{}", b).sub(ratio.get("{}:", b));

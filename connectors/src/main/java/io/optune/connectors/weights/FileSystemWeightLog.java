@@ -1,0 +1,185 @@
+package io.optune.connectors.weights;
+
+import io.optune.engine.Json;
+import io.optune.engine.snapshot.Hashing;
+import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.weights.WeightLog;
+import org.apache.flink.core.fs.FSDataInputStream;
+import org.apache.flink.core.fs.FSDataOutputStream;
+import org.apache.flink.core.fs.FileStatus;
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.fs.Path;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * A {@link WeightLog} on any Flink {@link FileSystem} (file://, s3://, hdfs:// through Flink's
+ * filesystem plugins). Layout under the base path:
+ *
+ * <pre>
+ *   snapshots/policy-v000000000007.safetensors   the snapshot (PolicySnapshot format)
+ *   announcements/v000000000007.json             its PolicyUpdate, written once the snapshot is in place
+ * </pre>
+ *
+ * Both files are written under a hidden temporary name and renamed into place, so readers (and
+ * Flink's file source, which skips hidden files) never see a partial file; the announcement is the
+ * commit point. Use {@link #builder()}.
+ */
+public final class FileSystemWeightLog implements WeightLog {
+    private static final long serialVersionUID = 1L;
+
+    public static final String SNAPSHOTS = "snapshots";
+    public static final String ANNOUNCEMENTS = "announcements";
+
+    private final String basePath;
+    private final int retainVersions;
+
+    private FileSystemWeightLog(String basePath, int retainVersions) {
+        this.basePath = basePath;
+        this.retainVersions = retainVersions;
+    }
+
+    /**
+     * <pre>{@code
+     * WeightLog log = FileSystemWeightLog.builder().setBasePath("s3://bucket/optune/weights").optRetainVersions(20).build();
+     * }</pre>
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builder of {@link FileSystemWeightLog}. */
+    public static final class Builder {
+        private String basePath;
+        private int retainVersions;
+
+        public Builder setBasePath(String basePath) {
+            this.basePath = basePath;
+            return this;
+        }
+
+        /** Keep only the newest N snapshots (0, the default, keeps all). */
+        public Builder optRetainVersions(int n) {
+            this.retainVersions = n;
+            return this;
+        }
+
+        public FileSystemWeightLog build() {
+            if (basePath == null || basePath.isBlank()) {
+                throw new IllegalArgumentException("the weight log needs a base path");
+            }
+            if (retainVersions < 0) {
+                throw new IllegalArgumentException("retainVersions must be >= 0");
+            }
+            return new FileSystemWeightLog(basePath, retainVersions);
+        }
+    }
+
+    public String basePath() {
+        return basePath;
+    }
+
+    public Path announcementsDir() {
+        return new Path(basePath, ANNOUNCEMENTS);
+    }
+
+    /** Creates the directories; fails with a clear message when the store is not writable. */
+    public void initialize() throws IOException {
+        Path base = new Path(basePath);
+        FileSystem fs = base.getFileSystem();
+        try {
+            fs.mkdirs(new Path(base, SNAPSHOTS));
+            fs.mkdirs(new Path(base, ANNOUNCEMENTS));
+            Path probe = new Path(base, "." + UUID.randomUUID() + ".probe");
+            try (FSDataOutputStream o = fs.create(probe, FileSystem.WriteMode.NO_OVERWRITE)) {
+                o.write(1);
+            }
+            fs.delete(probe, false);
+        } catch (IOException e) {
+            throw new IOException("weight log at " + basePath + " is not writable: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public PolicyUpdate publish(PolicyUpdate update, byte[] snapshot) throws IOException {
+        Path base = new Path(basePath);
+        FileSystem fs = base.getFileSystem();
+        String name = String.format("v%012d", update.version());
+        Path snapshotPath = new Path(new Path(base, SNAPSHOTS), "policy-" + name + ".safetensors");
+        Path announcementPath = new Path(new Path(base, ANNOUNCEMENTS), name + ".json");
+        if (fs.exists(announcementPath)) {
+            throw new IOException("policy version " + update.version() + " is already published at " + announcementPath);
+        }
+        writeAtomically(fs, snapshotPath, snapshot);
+        PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),
+                Hashing.sha256(snapshot), update.publishedAt(), update.loss(), update.margin(), update.kl(),
+                update.reward(), update.freshFraction(), update.heldOutReward());
+        writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
+        if (retainVersions > 0) {
+            prune(fs);
+        }
+        return announced;
+    }
+
+    private static void writeAtomically(FileSystem fs, Path target, byte[] bytes) throws IOException {
+        Path tmp = new Path(target.getParent(), "." + target.getName() + "." + UUID.randomUUID() + ".tmp");
+        try (FSDataOutputStream out = fs.create(tmp, FileSystem.WriteMode.NO_OVERWRITE)) {
+            out.write(bytes);
+            out.sync();
+        }
+        if (!fs.rename(tmp, target)) {
+            fs.delete(tmp, false);
+            throw new IOException("could not move " + tmp + " to " + target);
+        }
+    }
+
+    private void prune(FileSystem fs) throws IOException {
+        List<PolicyUpdate> all = versions();
+        for (int i = 0; i < all.size() - retainVersions; i++) {
+            fs.delete(new Path(all.get(i).location()), false);
+        }
+    }
+
+    @Override
+    public byte[] read(String location) throws IOException {
+        Path p = new Path(location);
+        try (FSDataInputStream in = p.getFileSystem().open(p); ByteArrayOutputStream out = new ByteArrayOutputStream()) {
+            in.transferTo(out);
+            return out.toByteArray();
+        }
+    }
+
+    @Override
+    public List<PolicyUpdate> versions() throws IOException {
+        Path dir = new Path(basePath, ANNOUNCEMENTS);
+        FileSystem fs = dir.getFileSystem();
+        List<PolicyUpdate> out = new ArrayList<>();
+        if (!fs.exists(dir)) {
+            return out;
+        }
+        FileStatus[] files = fs.listStatus(dir);
+        if (files == null) {
+            return out;
+        }
+        for (FileStatus f : files) {
+            String n = f.getPath().getName();
+            if (n.startsWith(".") || !n.endsWith(".json")) {
+                continue;
+            }
+            out.add(parse(new String(read(f.getPath().toUri().toString()), StandardCharsets.UTF_8)));
+        }
+        out.sort(Comparator.comparingLong(PolicyUpdate::version));
+        return out;
+    }
+
+    /** Parses an announcement line. */
+    public static PolicyUpdate parse(String json) {
+        return Json.read(json.trim(), PolicyUpdate.class);
+    }
+}

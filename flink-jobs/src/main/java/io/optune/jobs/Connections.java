@@ -1,0 +1,72 @@
+package io.optune.jobs;
+
+import io.optune.connectors.builtin.BuiltinPromptSource;
+import io.optune.connectors.files.JsonLinesFeedback;
+import io.optune.connectors.weights.FileSystemWeightLog;
+import io.optune.connectors.weights.PolicyUpdateSources;
+import io.optune.operators.records.DeadLetter;
+import io.optune.operators.records.MemoryUpdate;
+import io.optune.operators.records.PolicyUpdate;
+import io.optune.engine.Json;
+import io.optune.operators.weights.WeightLog;
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.connector.sink2.Sink;
+import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+/**
+ * The job's edges to the outside world, passed into {@link OptuneTopology#build} so tests (and later
+ * deployments) can swap them: the raw prompt records, the policy-update feedback, the memory
+ * feedback (source and sink), the dead-letter sink and the weight log.
+ */
+public record Connections(
+        DataStream<String> prompts,
+        DataStream<PolicyUpdate> policyUpdates,
+        DataStream<MemoryUpdate> memoryFeedback,
+        Sink<MemoryUpdate> memoryFeedbackSink,
+        Sink<DeadLetter> deadLetterSink,
+        WeightLog weightLog) {
+
+    /** File-system edges: weight log and feedback directories, the configured prompt source. */
+    public static Connections fileSystem(StreamExecutionEnvironment env, ReadableConfig conf, FileSystemWeightLog weightLog,
+            String feedbackDir, String deadLetterDir) {
+        DataStream<String> prompts;
+        switch (conf.get(OptuneOptions.SOURCE_TYPE)) {
+            case BUILTIN:
+                prompts = env.fromSource(BuiltinPromptSource.create(conf.get(OptuneOptions.SEED),
+                                conf.get(OptuneOptions.BUILTIN_POOL_SIZE), conf.get(OptuneOptions.BUILTIN_NEW_RATE),
+                                conf.get(OptuneOptions.BUILTIN_COUNT), conf.get(OptuneOptions.BUILTIN_RATE)),
+                        WatermarkStrategy.noWatermarks(), "prompt-source");
+                break;
+            case JSONL:
+                String path = conf.getOptional(OptuneOptions.SOURCE_PATH).orElseThrow(() ->
+                        new IllegalArgumentException("optune.source.type JSONL needs optune.source.path"));
+                prompts = env.fromSource(JsonLinesFeedback.jsonLines(path, conf.get(OptuneOptions.SOURCE_WATCH_INTERVAL)),
+                        WatermarkStrategy.noWatermarks(), "prompt-source");
+                break;
+            default:
+                throw new IllegalArgumentException("unsupported source " + conf.get(OptuneOptions.SOURCE_TYPE));
+        }
+        prompts = ((org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator<String>) prompts).uid(Uids.PROMPT_SOURCE);
+
+        DataStream<PolicyUpdate> updates = env.fromSource(
+                        PolicyUpdateSources.announcements(weightLog, conf.get(OptuneOptions.WEIGHTS_POLL)),
+                        WatermarkStrategy.noWatermarks(), "policy-update-source")
+                .uid(Uids.POLICY_UPDATE_SOURCE)
+                .setParallelism(1)
+                .map(FileSystemWeightLog::parse, TypeInformation.of(PolicyUpdate.class))
+                .name("parse-policy-updates").uid(Uids.PARSE_POLICY_UPDATES).setParallelism(1);
+
+        DataStream<MemoryUpdate> memory = env.fromSource(
+                        JsonLinesFeedback.source(feedbackDir, conf.get(OptuneOptions.FEEDBACK_POLL)),
+                        WatermarkStrategy.noWatermarks(), "memory-feedback-source")
+                .uid(Uids.MEMORY_FEEDBACK_SOURCE)
+                .map(line -> Json.read(line, MemoryUpdate.class), TypeInformation.of(MemoryUpdate.class))
+                .name("parse-memory-updates").uid(Uids.PARSE_MEMORY_UPDATES);
+
+        return new Connections(prompts, updates, memory, JsonLinesFeedback.sink(feedbackDir),
+                JsonLinesFeedback.sink(deadLetterDir), weightLog);
+    }
+}

@@ -1,0 +1,161 @@
+package io.optune.jobs;
+
+import io.optune.connectors.weights.FileSystemWeightLog;
+import io.optune.engine.Json;
+import io.optune.operators.generate.GenerateOperator;
+import io.optune.operators.ingest.IngestFunction;
+import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.select.SelectFunction;
+import org.apache.flink.api.common.JobExecutionResult;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.core.execution.SavepointFormatType;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * The one-command embedded run: SFT warm start, then the OPTune topology on a local mini cluster
+ * (RocksDB, checkpoints) for {@code optune.embedded.duration}, progress every
+ * {@code optune.embedded.progress-interval}, a stop with savepoint, and a summary (also as JSON).
+ */
+public final class EmbeddedMain {
+    private EmbeddedMain() {}
+
+    /** What an embedded run achieved. */
+    public record Summary(
+            double sftHeldOutReward,
+            double finalHeldOutReward,
+            long versionsEmitted,
+            long finalVersion,
+            long trainerSteps,
+            long promptsIn,
+            long promptsRegenerated,
+            long promptsReused,
+            double regeneratedFraction,
+            long deadLetters,
+            double weightSyncLagMsMean,
+            long weightSyncLagMsMax,
+            double minutes,
+            String weightLog,
+            String savepoint,
+            List<PolicyUpdate> versions) {}
+
+    public static void main(String[] args) throws Exception {
+        Summary s = run(JobConfig.load(args));
+        System.out.printf("%nSummary: held-out gold reward %.3f -> %.3f (%+.3f) in %.1f min | %d policy versions (last v%d, step %d) "
+                        + "| prompts %d: regenerated %d, reused %d (%.0f%% regenerated) | dead letters %d | weight sync lag mean %.0f ms, max %d ms%n",
+                s.sftHeldOutReward(), s.finalHeldOutReward(), s.finalHeldOutReward() - s.sftHeldOutReward(), s.minutes(),
+                s.versionsEmitted(), s.finalVersion(), s.trainerSteps(), s.promptsIn(), s.promptsRegenerated(), s.promptsReused(),
+                100 * s.regeneratedFraction(), s.deadLetters(), s.weightSyncLagMsMean(), s.weightSyncLagMsMax());
+    }
+
+    public static Summary run(Configuration conf) throws Exception {
+        long t0 = System.nanoTime();
+        Path runDir = Path.of(conf.get(OptuneOptions.RUN_DIR)).toAbsolutePath();
+        deleteRecursively(runDir); // each embedded run starts from scratch in its run directory
+        Files.createDirectories(runDir);
+        String weightsPath = conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(runDir.resolve("weights").toUri().toString());
+        String feedback = conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(runDir.resolve("feedback").toUri().toString());
+        String deadLetters = runDir.resolve("dead-letters").toUri().toString();
+        Path summaryPath = Path.of(conf.getOptional(OptuneOptions.SUMMARY_PATH).orElse(runDir.resolve("summary.json").toString()));
+        Files.createDirectories(runDir.resolve("feedback"));
+
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weightsPath)
+                .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN)).build();
+        log.initialize();
+        PolicyUpdate v0 = InitialPolicy.ensure(conf, log, EmbeddedMain::say);
+
+        Configuration flink = new Configuration(conf);
+        if (!flink.containsKey("execution.checkpointing.dir")) {
+            flink.setString("execution.checkpointing.dir", runDir.resolve("checkpoints").toUri().toString());
+        }
+        if (!flink.containsKey("execution.checkpointing.savepoint-dir")) {
+            flink.setString("execution.checkpointing.savepoint-dir", runDir.resolve("savepoints").toUri().toString());
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
+        OptuneTopology.build(conf, Connections.fileSystem(env, conf, log, feedback, deadLetters));
+        JobClient job = env.executeAsync("optune-embedded");
+        say("job " + job.getJobID() + " started; state backend " + flink.getString("state.backend.type", "default")
+                + ", checkpoints every " + flink.getString("execution.checkpointing.interval", "(off)") + "; running for "
+                + conf.get(OptuneOptions.DURATION));
+
+        long end = System.nanoTime() + conf.get(OptuneOptions.DURATION).toNanos();
+        long every = conf.get(OptuneOptions.PROGRESS_INTERVAL).toMillis();
+        while (System.nanoTime() < end) {
+            Thread.sleep(Math.max(1, Math.min(every, (end - System.nanoTime()) / 1_000_000)));
+            if (job.getJobStatus().get().isGloballyTerminalState()) {
+                break;
+            }
+            progress(job, log, t0);
+        }
+        String savepoint = null;
+        if (!job.getJobStatus().get().isGloballyTerminalState()) {
+            savepoint = job.stopWithSavepoint(false, null, SavepointFormatType.CANONICAL).get();
+            say("stopped with savepoint " + savepoint);
+        }
+        JobExecutionResult result = job.getJobExecutionResult().get();
+        List<PolicyUpdate> versions = log.versions();
+        PolicyUpdate last = versions.get(versions.size() - 1);
+        long regenerated = longAcc(result.getAllAccumulatorResults(), SelectFunction.ACC_REGENERATED);
+        long reused = longAcc(result.getAllAccumulatorResults(), SelectFunction.ACC_REUSED);
+        Object lagMean = result.getAllAccumulatorResults().get(GenerateOperator.ACC_LAG_MEAN);
+        Summary summary = new Summary(v0.heldOutReward(), last.heldOutReward(), versions.size() - 1L, last.version(), last.step(),
+                longAcc(result.getAllAccumulatorResults(), IngestFunction.ACC_PROMPTS_IN), regenerated, reused,
+                regenerated + reused == 0 ? 0 : (double) regenerated / (regenerated + reused),
+                longAcc(result.getAllAccumulatorResults(), IngestFunction.ACC_DEAD_LETTERS),
+                lagMean instanceof Number ? ((Number) lagMean).doubleValue() : Double.NaN,
+                longAcc(result.getAllAccumulatorResults(), GenerateOperator.ACC_LAG_MAX),
+                (System.nanoTime() - t0) / 6e10, weightsPath, savepoint, versions);
+        Files.createDirectories(summaryPath.toAbsolutePath().getParent());
+        Files.writeString(summaryPath, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(summary));
+        say("summary written to " + summaryPath.toAbsolutePath());
+        return summary;
+    }
+
+    private static void progress(JobClient job, FileSystemWeightLog log, long t0) {
+        try {
+            Map<String, Object> acc = job.getAccumulators().get();
+            long regenerated = longAcc(acc, SelectFunction.ACC_REGENERATED);
+            long reused = longAcc(acc, SelectFunction.ACC_REUSED);
+            String line = String.format("[%5.0fs] prompts %d (regenerated %.0f%%)", (System.nanoTime() - t0) / 1e9,
+                    regenerated + reused, regenerated + reused == 0 ? 0.0 : 100.0 * regenerated / (regenerated + reused));
+            var latest = log.latest();
+            if (latest.isPresent()) {
+                PolicyUpdate u = latest.get();
+                line += String.format(" | policy v%d step %d | loss %.3f margin %.2f kl %.2f | pair reward %.3f fresh %.0f%% | held-out gold %.3f",
+                        u.version(), u.step(), u.loss(), u.margin(), u.kl(), u.reward(), 100 * u.freshFraction(), u.heldOutReward());
+            }
+            say(line);
+        } catch (Exception e) {
+            say("(progress unavailable: " + e.getMessage() + ")");
+        }
+    }
+
+    private static long longAcc(Map<String, Object> acc, String name) {
+        Object v = acc.get(name);
+        return v instanceof Number ? ((Number) v).longValue() : 0L;
+    }
+
+    private static void say(String line) {
+        System.out.println(line);
+    }
+
+    static void deleteRecursively(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).map(Path::toFile).forEach(File::delete);
+        }
+    }
+}

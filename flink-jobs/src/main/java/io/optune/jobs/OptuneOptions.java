@@ -1,0 +1,213 @@
+package io.optune.jobs;
+
+import io.optune.engine.loop.SelectionStrategy;
+import io.optune.engine.train.LossType;
+import io.optune.engine.train.PairWeighting;
+import io.optune.operators.select.ScoreBasis;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Every option of the OPTune job, in one place. Keys share the {@code optune.} prefix; Flink's own
+ * keys (state backend, checkpoints, restart strategy) stay in Flink's configuration, not here.
+ */
+public final class OptuneOptions {
+    private OptuneOptions() {}
+
+    /** Where prompts come from. */
+    public enum SourceType {
+        /** The built-in task feed (a recurring prompt pool with new arrivals). */
+        BUILTIN,
+        /** JSON prompt records, one per line, from a file or directory. */
+        JSONL
+    }
+
+    /** Which reward model scores responses. */
+    public enum RewardType {
+        /** The built-in task's verifier (graded gold reward). */
+        GOLD
+    }
+
+    // ---- source ----
+    public static final ConfigOption<SourceType> SOURCE_TYPE = ConfigOptions.key("optune.source.type")
+            .enumType(SourceType.class).defaultValue(SourceType.BUILTIN)
+            .withDescription("Prompt source: BUILTIN (built-in task feed) or JSONL (optune.source.path).");
+    public static final ConfigOption<String> SOURCE_PATH = ConfigOptions.key("optune.source.path")
+            .stringType().noDefaultValue()
+            .withDescription("File or directory of JSON prompt records, one per line (JSONL source).");
+    public static final ConfigOption<Duration> SOURCE_WATCH_INTERVAL = ConfigOptions.key("optune.source.watch-interval")
+            .durationType().defaultValue(Duration.ZERO)
+            .withDescription("JSONL source: when non-zero, keep watching the path for new files at this interval (unbounded).");
+    public static final ConfigOption<Integer> BUILTIN_POOL_SIZE = ConfigOptions.key("optune.source.builtin.pool-size")
+            .intType().defaultValue(512)
+            .withDescription("Built-in feed: prompts in the recurring pool.");
+    public static final ConfigOption<Double> BUILTIN_NEW_RATE = ConfigOptions.key("optune.source.builtin.new-rate")
+            .doubleType().defaultValue(0.05)
+            .withDescription("Built-in feed: probability that a record is a new prompt rather than a recurring one.");
+    public static final ConfigOption<Double> BUILTIN_RATE = ConfigOptions.key("optune.source.builtin.prompts-per-second")
+            .doubleType().defaultValue(80.0)
+            .withDescription("Built-in feed: records per second (the live traffic rate).");
+    public static final ConfigOption<Long> BUILTIN_COUNT = ConfigOptions.key("optune.source.builtin.count")
+            .longType().defaultValue(Long.MAX_VALUE)
+            .withDescription("Built-in feed: total records before the source ends (default: unbounded).");
+
+    // ---- model ----
+    public static final ConfigOption<Integer> MAX_PROMPT_TOKENS = ConfigOptions.key("optune.model.max-prompt-tokens")
+            .intType().defaultValue(24)
+            .withDescription("Longest accepted prompt in tokens (BOS included); longer prompts are dead-lettered at ingest.");
+
+    // ---- select ----
+    public static final ConfigOption<SelectionStrategy> SELECT_STRATEGY = ConfigOptions.key("optune.select.strategy")
+            .enumType(SelectionStrategy.class).defaultValue(SelectionStrategy.OPTUNE)
+            .withDescription("OPTUNE: regenerate known prompts whose stored score ranks in the lowest rho; ALL: full online DPO; RANDOM: a random rho fraction (ablation).");
+    public static final ConfigOption<Double> SELECT_RHO = ConfigOptions.key("optune.select.rho")
+            .doubleType().defaultValue(0.5)
+            .withDescription("Selection ratio rho in [0, 1] for OPTUNE and RANDOM.");
+    public static final ConfigOption<ScoreBasis> SELECT_SCORE_BASIS = ConfigOptions.key("optune.select.score-basis")
+            .enumType(ScoreBasis.class).defaultValue(ScoreBasis.RAW)
+            .withDescription("RAW: rank the stored chosen reward; PROMPT_NORMALISED: rank it standardised by the prompt's own reward history.");
+    public static final ConfigOption<Integer> SELECT_WINDOW = ConfigOptions.key("optune.select.window-size")
+            .intType().defaultValue(1024)
+            .withDescription("Recent stored scores per select subtask that a prompt is ranked against.");
+    public static final ConfigOption<Duration> SELECT_TTL = ConfigOptions.key("optune.select.state-ttl")
+            .durationType().defaultValue(Duration.ofDays(7))
+            .withDescription("Response memory of a prompt not seen for this long expires (0 disables expiry).");
+
+    // ---- generate ----
+    public static final ConfigOption<Integer> SAMPLES = ConfigOptions.key("optune.generate.samples-per-prompt")
+            .intType().defaultValue(4)
+            .withDescription("K responses sampled per regenerated prompt (>= 2).");
+    public static final ConfigOption<Double> TEMPERATURE = ConfigOptions.key("optune.generate.temperature")
+            .doubleType().defaultValue(1.0)
+            .withDescription("Sampling temperature (0 = greedy).");
+    public static final ConfigOption<Double> TOP_P = ConfigOptions.key("optune.generate.top-p")
+            .doubleType().defaultValue(1.0)
+            .withDescription("Nucleus sampling mass in (0, 1].");
+    public static final ConfigOption<Integer> MAX_NEW_TOKENS = ConfigOptions.key("optune.generate.max-new-tokens")
+            .intType().defaultValue(12)
+            .withDescription("Response length limit in tokens (EOS included).");
+    public static final ConfigOption<Integer> GENERATE_BATCH = ConfigOptions.key("optune.generate.max-batch")
+            .intType().defaultValue(32)
+            .withDescription("Prompts per generation micro-batch.");
+    public static final ConfigOption<Duration> GENERATE_DELAY = ConfigOptions.key("optune.generate.max-delay")
+            .durationType().defaultValue(Duration.ofMillis(100))
+            .withDescription("Longest a prompt waits for its micro-batch to fill.");
+    public static final ConfigOption<Integer> GENERATE_PARALLELISM = ConfigOptions.key("optune.generate.parallelism")
+            .intType().defaultValue(1)
+            .withDescription("Generator subtasks (each holds a copy of the policy).");
+
+    // ---- score ----
+    public static final ConfigOption<RewardType> REWARD_MODEL = ConfigOptions.key("optune.score.reward-model")
+            .enumType(RewardType.class).defaultValue(RewardType.GOLD)
+            .withDescription("Reward model that scores responses.");
+    public static final ConfigOption<Duration> SCORE_TIMEOUT = ConfigOptions.key("optune.score.timeout")
+            .durationType().defaultValue(Duration.ofSeconds(10))
+            .withDescription("Timeout of one reward-model call.");
+    public static final ConfigOption<Integer> SCORE_ATTEMPTS = ConfigOptions.key("optune.score.max-attempts")
+            .intType().defaultValue(3)
+            .withDescription("Attempts per generation before it is dead-lettered.");
+
+    // ---- pairs ----
+    public static final ConfigOption<Double> MIN_GAP = ConfigOptions.key("optune.pairs.min-gap")
+            .doubleType().defaultValue(0.01)
+            .withDescription("Pairs with a smaller reward gap are not trained on.");
+    public static final ConfigOption<PairWeighting> WEIGHTING = ConfigOptions.key("optune.pairs.weighting")
+            .enumType(PairWeighting.class).defaultValue(PairWeighting.EXP)
+            .withDescription("Pair weight as a function of the reward gap g: NONE (1), EXP (exp(beta2 g)), LINEAR (1 + beta2 g); batches are rescaled to mean 1.");
+    public static final ConfigOption<Double> BETA2 = ConfigOptions.key("optune.pairs.beta2")
+            .doubleType().defaultValue(2.0)
+            .withDescription("Scale beta2 of the gap weighting.");
+
+    // ---- batch ----
+    public static final ConfigOption<Integer> BATCH_SIZE = ConfigOptions.key("optune.batch.size")
+            .intType().defaultValue(16)
+            .withDescription("Pairs per training step.");
+    public static final ConfigOption<Duration> BATCH_DELAY = ConfigOptions.key("optune.batch.max-delay")
+            .durationType().defaultValue(Duration.ofSeconds(2))
+            .withDescription("A partial batch is trained once its oldest pair waited this long.");
+
+    // ---- train ----
+    public static final ConfigOption<LossType> LOSS = ConfigOptions.key("optune.train.loss")
+            .enumType(LossType.class).defaultValue(LossType.SIGMOID)
+            .withDescription("SIGMOID (DPO) or IPO.");
+    public static final ConfigOption<Double> BETA = ConfigOptions.key("optune.train.beta")
+            .doubleType().defaultValue(0.1)
+            .withDescription("DPO beta (IPO: target margin 1/(2 beta)).");
+    public static final ConfigOption<Double> NLL_WEIGHT = ConfigOptions.key("optune.train.nll-weight")
+            .doubleType().defaultValue(1.0)
+            .withDescription("Weight alpha of the per-token NLL of the chosen response added to each pair's loss (0 = pure DPO).");
+    public static final ConfigOption<Double> LEARNING_RATE = ConfigOptions.key("optune.train.learning-rate")
+            .doubleType().defaultValue(1e-4)
+            .withDescription("AdamW peak learning rate.");
+    public static final ConfigOption<Integer> WARMUP = ConfigOptions.key("optune.train.warmup-steps")
+            .intType().defaultValue(10)
+            .withDescription("Linear learning-rate warm-up steps.");
+    public static final ConfigOption<Double> MAX_GRAD_NORM = ConfigOptions.key("optune.train.max-grad-norm")
+            .doubleType().defaultValue(1.0)
+            .withDescription("Global gradient-norm clip (0 disables).");
+    public static final ConfigOption<Integer> PUBLISH_EVERY = ConfigOptions.key("optune.train.publish-every")
+            .intType().defaultValue(20)
+            .withDescription("Training steps between published policy versions.");
+    public static final ConfigOption<Integer> HELD_OUT_SIZE = ConfigOptions.key("optune.train.held-out-size")
+            .intType().defaultValue(256)
+            .withDescription("Built-in task only: held-out prompts evaluated (greedy) for each published version; 0 disables.");
+
+    // ---- weights and feedback ----
+    public static final ConfigOption<String> WEIGHTS_PATH = ConfigOptions.key("optune.weights.path")
+            .stringType().noDefaultValue()
+            .withDescription("Weight log base path on a Flink file system (file://, s3://, hdfs://). Embedded default: <run-dir>/weights.");
+    public static final ConfigOption<Integer> WEIGHTS_RETAIN = ConfigOptions.key("optune.weights.retain-versions")
+            .intType().defaultValue(0)
+            .withDescription("Keep only the newest N snapshots in the weight log (0 keeps all).");
+    public static final ConfigOption<Duration> WEIGHTS_POLL = ConfigOptions.key("optune.weights.poll-interval")
+            .durationType().defaultValue(Duration.ofMillis(200))
+            .withDescription("How often the policy-update source looks for new versions.");
+    public static final ConfigOption<String> FEEDBACK_PATH = ConfigOptions.key("optune.feedback.path")
+            .stringType().noDefaultValue()
+            .withDescription("Directory of the memory feedback edge (pair -> select). Embedded default: <run-dir>/feedback.");
+    public static final ConfigOption<Duration> FEEDBACK_POLL = ConfigOptions.key("optune.feedback.poll-interval")
+            .durationType().defaultValue(Duration.ofMillis(500))
+            .withDescription("How often the feedback source looks for committed files.");
+
+    public static final ConfigOption<Long> SEED = ConfigOptions.key("optune.seed")
+            .longType().defaultValue(1L)
+            .withDescription("Seed of sampling, selection, the built-in feed and the SFT warm start.");
+
+    // ---- embedded run ----
+    public static final ConfigOption<String> RUN_DIR = ConfigOptions.key("optune.embedded.run-dir")
+            .stringType().defaultValue("runs/latest")
+            .withDescription("Embedded run: directory for the weight log, feedback, checkpoints and the summary.");
+    public static final ConfigOption<Duration> DURATION = ConfigOptions.key("optune.embedded.duration")
+            .durationType().defaultValue(Duration.ofMinutes(6))
+            .withDescription("Embedded run: how long the job runs before it is stopped with a savepoint.");
+    public static final ConfigOption<Integer> SFT_STEPS = ConfigOptions.key("optune.embedded.sft-steps")
+            .intType().defaultValue(1500)
+            .withDescription("Embedded run: steps of the SFT warm start that makes the initial policy.");
+    public static final ConfigOption<Duration> PROGRESS_INTERVAL = ConfigOptions.key("optune.embedded.progress-interval")
+            .durationType().defaultValue(Duration.ofSeconds(15))
+            .withDescription("Embedded run: how often progress is printed.");
+    public static final ConfigOption<String> SUMMARY_PATH = ConfigOptions.key("optune.embedded.summary-path")
+            .stringType().noDefaultValue()
+            .withDescription("Embedded run: where the JSON summary is written. Default: <run-dir>/summary.json.");
+
+    /** All options declared above (for documentation and the completeness test). */
+    public static List<ConfigOption<?>> all() {
+        List<ConfigOption<?>> out = new ArrayList<>();
+        for (Field f : OptuneOptions.class.getDeclaredFields()) {
+            if (Modifier.isStatic(f.getModifiers()) && f.getType() == ConfigOption.class) {
+                try {
+                    out.add((ConfigOption<?>) f.get(null));
+                } catch (IllegalAccessException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,23 @@
+package io.optune.jobs;
+
+/**
+ * Operator uids. Savepoints map state by these: never rename one that has been released.
+ */
+public final class Uids {
+    public static final String PROMPT_SOURCE = "prompt-source";
+    public static final String INGEST = "ingest";
+    public static final String SELECT = "select-prompts";
+    public static final String GENERATE = "generate";
+    public static final String SCORE = "score";
+    public static final String PAIRS = "build-pairs";
+    public static final String BATCH = "batch";
+    public static final String TRAIN = "train";
+    public static final String POLICY_UPDATE_SOURCE = "policy-updates";
+    public static final String PARSE_POLICY_UPDATES = "parse-policy-updates";
+    public static final String MEMORY_FEEDBACK_SOURCE = "memory-feedback-source";
+    public static final String PARSE_MEMORY_UPDATES = "parse-memory-updates";
+    public static final String MEMORY_FEEDBACK_SINK = "memory-feedback-sink";
+    public static final String DEAD_LETTER_SINK = "dead-letter-sink";
+
+    private Uids() {}
+}

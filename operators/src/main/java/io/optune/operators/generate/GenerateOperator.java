@@ -1,0 +1,263 @@
+package io.optune.operators.generate;
+
+import ai.djl.ndarray.NDManager;
+import io.optune.engine.InvalidInputException;
+import io.optune.engine.PromptEncoder;
+import io.optune.engine.Rng;
+import io.optune.engine.generate.Completion;
+import io.optune.engine.generate.Generator;
+import io.optune.engine.generate.SamplingConfig;
+import io.optune.engine.model.TransformerLM;
+import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.operators.records.DeadLetter;
+import io.optune.operators.records.Generation;
+import io.optune.operators.records.GenerationRequest;
+import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.weights.WeightLog;
+import org.apache.flink.api.common.accumulators.AverageAccumulator;
+import org.apache.flink.api.common.accumulators.LongCounter;
+import org.apache.flink.api.common.accumulators.LongMaximum;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.Meter;
+import org.apache.flink.metrics.MeterView;
+import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
+import org.apache.flink.util.OutputTag;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Step 3, generate. Input 1: prompts selected for regeneration; input 2: the broadcast stream of
+ * {@link PolicyUpdate}s. Requests are micro-batched (up to {@code maxBatch}, at most
+ * {@code maxDelayMs} old) and sampled K times each with the current policy, KV-cached; every
+ * {@link Generation} is stamped with the policy version that made it.
+ *
+ * <p>On start the operator loads the newest version in the {@link WeightLog} (so a restart resumes
+ * with the latest weights without waiting for an announcement); afterwards it loads every newer
+ * announced version, verifying its checksum. A version that fails to load is logged and counted,
+ * and generation continues with the current one. The pending micro-batch and the sampling RNG are
+ * checkpointed.
+ */
+public class GenerateOperator extends AbstractStreamOperator<Generation>
+        implements TwoInputStreamOperator<GenerationRequest, PolicyUpdate, Generation>, ProcessingTimeService.ProcessingTimeCallback {
+    private static final long serialVersionUID = 1L;
+
+    public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("generate-dead-letters") {};
+
+    static final String BUFFER_STATE = "pending-requests";
+    static final String RNG_STATE = "sampling-rng";
+
+    private final WeightLog weightLog;
+    private final SamplingConfig sampling;
+    private final int maxPromptTokens;
+    private final int maxBatch;
+    private final long maxDelayMs;
+    private final long seed;
+
+    private transient NDManager manager;
+    private transient TransformerLM policy;
+    private transient PromptEncoder encoder;
+    private transient Generator generator;
+    private transient long version;
+    private transient List<GenerationRequest> buffer;
+    private transient ListState<GenerationRequest> bufferState;
+    private transient ListState<Long> rngState;
+    private transient Rng rng;
+    private transient long timerAt;
+    private transient Meter tokensPerSecond;
+    private transient Counter weightLoadFailures;
+    private transient Histogram syncLag;
+    private transient long lastSyncLag;
+    private transient AverageAccumulator lagMean;
+    private transient LongMaximum lagMax;
+    private transient LongCounter versionsLoaded;
+
+    /** Accumulator names (job-wide). */
+    public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
+    public static final String ACC_LAG_MAX = "weightSyncLagMsMax";
+    public static final String ACC_VERSIONS_LOADED = "policyVersionsLoaded";
+
+    public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
+        if (maxBatch < 1 || maxDelayMs < 0) {
+            throw new IllegalArgumentException("maxBatch >= 1 and maxDelayMs >= 0 required");
+        }
+        this.weightLog = weightLog;
+        this.sampling = sampling;
+        this.maxPromptTokens = maxPromptTokens;
+        this.maxBatch = maxBatch;
+        this.maxDelayMs = maxDelayMs;
+        this.seed = seed;
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        bufferState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>(BUFFER_STATE, TypeInformation.of(GenerationRequest.class)));
+        rngState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(RNG_STATE, Types.LONG));
+        buffer = new ArrayList<>();
+        rng = Rng.derive(seed, 1000 + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
+        if (context.isRestored()) {
+            for (GenerationRequest r : bufferState.get()) {
+                buffer.add(r);
+            }
+            for (Long s : rngState.get()) {
+                rng.setState(s);
+            }
+        }
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        var group = getMetricGroup();
+        tokensPerSecond = group.meter("generatedTokensPerSecond", new MeterView(10));
+        weightLoadFailures = group.counter("weightLoadFailures");
+        syncLag = group.histogram("weightSyncLagMs", new DescriptiveStatisticsHistogram(500));
+        group.gauge("policyVersion", () -> version);
+        getRuntimeContext().addAccumulator(ACC_LAG_MEAN, lagMean = new AverageAccumulator());
+        getRuntimeContext().addAccumulator(ACC_LAG_MAX, lagMax = new LongMaximum());
+        getRuntimeContext().addAccumulator(ACC_VERSIONS_LOADED, versionsLoaded = new LongCounter());
+        group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
+        manager = NDManager.newBaseManager();
+        version = -1;
+        timerAt = -1;
+        Optional<PolicyUpdate> latest = weightLog.latest();
+        if (latest.isEmpty()) {
+            throw new IllegalStateException("the weight log has no policy yet: publish an initial (SFT) policy before starting the job");
+        }
+        load(latest.get());
+        if (!buffer.isEmpty()) {
+            scheduleFlush();
+        }
+    }
+
+    @Override
+    public void processElement1(StreamRecord<GenerationRequest> element) throws Exception {
+        buffer.add(element.getValue());
+        if (buffer.size() >= maxBatch) {
+            flush();
+        } else {
+            scheduleFlush();
+        }
+    }
+
+    @Override
+    public void processElement2(StreamRecord<PolicyUpdate> element) {
+        PolicyUpdate update = element.getValue();
+        if (update.version() > version) {
+            try {
+                load(update);
+                long lag = System.currentTimeMillis() - update.publishedAt();
+                lastSyncLag = lag;
+                syncLag.update(lag);
+                lagMean.add(lag);
+                lagMax.add(lag);
+            } catch (Exception e) {
+                weightLoadFailures.inc();
+                LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
+                        update.location(), version, e);
+            }
+        }
+    }
+
+    @Override
+    public void onProcessingTime(long time) throws Exception {
+        timerAt = -1;
+        flush();
+    }
+
+    private void scheduleFlush() {
+        if (timerAt < 0) {
+            ProcessingTimeService pts = getProcessingTimeService();
+            timerAt = pts.getCurrentProcessingTime() + maxDelayMs;
+            pts.registerTimer(timerAt, this);
+        }
+    }
+
+    private void load(PolicyUpdate update) throws Exception {
+        byte[] bytes = weightLog.read(update.location());
+        PolicySnapshot.Loaded loaded = PolicySnapshot.load(bytes, manager, update.sha256(), policy == null ? null : policy.config());
+        TransformerLM old = policy;
+        policy = loaded.model();
+        encoder = new PromptEncoder(loaded.tokenizer(), maxPromptTokens);
+        generator = new Generator(policy, loaded.tokenizer().eosId(), loaded.tokenizer().padId());
+        version = update.version();
+        versionsLoaded.add(1L);
+        if (old != null) {
+            old.close();
+        }
+        LOG.info("Generator {} now uses policy version {} (step {})",
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), version, update.step());
+    }
+
+    private void flush() {
+        if (buffer.isEmpty()) {
+            return;
+        }
+        List<GenerationRequest> batch = new ArrayList<>(buffer);
+        buffer.clear();
+        List<GenerationRequest> accepted = new ArrayList<>(batch.size());
+        List<int[]> prompts = new ArrayList<>(batch.size());
+        for (GenerationRequest r : batch) {
+            try {
+                prompts.add(encoder.encodePrompt(r.prompt().text()));
+                accepted.add(r);
+            } catch (InvalidInputException e) {
+                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of("generate", e.reason(), e.getMessage(), r.prompt().text())));
+            }
+        }
+        if (accepted.isEmpty()) {
+            return;
+        }
+        List<Completion> completions = generator.generate(manager, prompts, sampling, rng);
+        int k = sampling.samplesPerPrompt();
+        for (int i = 0; i < accepted.size(); i++) {
+            String[] texts = new String[k];
+            int tokens = 0;
+            for (int s = 0; s < k; s++) {
+                Completion c = completions.get(i * k + s);
+                texts[s] = encoder.tokenizer().decode(c.tokens());
+                tokens += c.tokens().length;
+            }
+            tokensPerSecond.markEvent(tokens);
+            output.collect(new StreamRecord<>(new Generation(accepted.get(i), texts, version, tokens)));
+        }
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        bufferState.update(buffer);
+        rngState.update(List.of(rng.state()));
+    }
+
+    @Override
+    public void finish() throws Exception {
+        flush();
+        super.finish();
+    }
+
+    @Override
+    public void close() throws Exception {
+        try {
+            if (manager != null) {
+                manager.close();
+            }
+        } finally {
+            super.close();
+        }
+    }
+}

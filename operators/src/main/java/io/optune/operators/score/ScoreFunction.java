@@ -1,0 +1,152 @@
+package io.optune.operators.score;
+
+import io.optune.engine.reward.RewardModel;
+import io.optune.operators.records.DeadLetter;
+import io.optune.operators.records.Generation;
+import io.optune.operators.records.ScoredGeneration;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Step 4, score: one batched reward-model call per generation (its K responses), with a timeout and
+ * bounded retries. Responses with a non-finite score are dropped and counted; a generation left with
+ * fewer than two scored responses, or whose scoring keeps failing, goes to {@link #DEAD_LETTERS}.
+ */
+public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(ScoreFunction.class);
+
+    public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("score-dead-letters") {};
+
+    private final RewardModelFactory factory;
+    private final Duration timeout;
+    private final int maxAttempts;
+
+    private transient RewardModel model;
+    private transient ExecutorService executor;
+    private transient Counter failures;
+    private transient Counter nonFinite;
+    private transient Counter deadLetters;
+    private transient double rewardEma;
+
+    public ScoreFunction(RewardModelFactory factory, Duration timeout, int maxAttempts) {
+        if (maxAttempts < 1 || timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("maxAttempts >= 1 and a positive timeout required");
+        }
+        this.factory = factory;
+        this.timeout = timeout;
+        this.maxAttempts = maxAttempts;
+    }
+
+    @Override
+    public void open(OpenContext openContext) throws Exception {
+        model = factory.create();
+        executor = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "reward-model");
+            t.setDaemon(true);
+            return t;
+        });
+        var group = getRuntimeContext().getMetricGroup();
+        failures = group.counter("rewardModelFailures");
+        nonFinite = group.counter("nonFiniteRewards");
+        deadLetters = group.counter("deadLetters");
+        rewardEma = Double.NaN;
+        group.gauge("meanReward", () -> rewardEma);
+    }
+
+    @Override
+    public void processElement(Generation g, Context ctx, Collector<ScoredGeneration> out) throws Exception {
+        String prompt = g.request().prompt().text();
+        List<String> prompts = new ArrayList<>(Arrays.asList(new String[g.responses().length]));
+        prompts.replaceAll(x -> prompt);
+        List<String> responses = Arrays.asList(g.responses());
+        Exception last = null;
+        for (int attempt = 1; attempt <= maxAttempts; attempt++) {
+            Future<double[]> f = executor.submit(() -> model.score(prompts, responses));
+            try {
+                double[] rewards = f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                emit(g, rewards, ctx, out);
+                return;
+            } catch (TimeoutException e) {
+                f.cancel(true);
+                last = e;
+                failures.inc();
+                warn(g, attempt, "timed out after " + timeout.toMillis() + " ms");
+            } catch (java.util.concurrent.ExecutionException e) {
+                last = (Exception) (e.getCause() instanceof Exception ? e.getCause() : e);
+                failures.inc();
+                if (last instanceof IllegalArgumentException) {
+                    break; // bad input: retrying will not help
+                }
+                warn(g, attempt, String.valueOf(last.getMessage()));
+            }
+            if (attempt < maxAttempts) {
+                Thread.sleep(Math.min(1000L, 50L << attempt));
+            }
+        }
+        deadLetters.inc();
+        String reason = last instanceof TimeoutException ? "reward-timeout"
+                : last instanceof io.optune.engine.InvalidInputException ? ((io.optune.engine.InvalidInputException) last).reason()
+                : "reward-error";
+        ctx.output(DEAD_LETTERS, DeadLetter.of("score", reason,
+                "reward model '" + model.name() + "' failed: " + (last == null ? "" : last.getMessage()), prompt));
+    }
+
+    private static void warn(Generation g, int attempt, String what) {
+        LOG.warn("Scoring prompt {} (attempt {}) failed: {}", g.request().prompt().id(), attempt, what);
+    }
+
+    private void emit(Generation g, double[] rewards, Context ctx, Collector<ScoredGeneration> out) {
+        if (rewards == null || rewards.length != g.responses().length) {
+            throw new IllegalStateException("reward model returned " + (rewards == null ? "null" : rewards.length + " scores")
+                    + " for " + g.responses().length + " responses");
+        }
+        List<String> kept = new ArrayList<>();
+        List<Double> keptRewards = new ArrayList<>();
+        for (int i = 0; i < rewards.length; i++) {
+            if (Double.isFinite(rewards[i])) {
+                kept.add(g.responses()[i]);
+                keptRewards.add(rewards[i]);
+                rewardEma = Double.isNaN(rewardEma) ? rewards[i] : 0.99 * rewardEma + 0.01 * rewards[i];
+            } else {
+                nonFinite.inc();
+            }
+        }
+        if (kept.size() < 2) {
+            deadLetters.inc();
+            ctx.output(DEAD_LETTERS, DeadLetter.of("score", "non-finite-reward",
+                    "only " + kept.size() + " of " + rewards.length + " responses got a finite reward",
+                    g.request().prompt().text()));
+            return;
+        }
+        double[] r = keptRewards.stream().mapToDouble(Double::doubleValue).toArray();
+        Generation trimmed = kept.size() == rewards.length ? g
+                : new Generation(g.request(), kept.toArray(new String[0]), g.policyVersion(), g.tokens());
+        out.collect(new ScoredGeneration(trimmed, r));
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (executor != null) {
+            executor.shutdownNow();
+        }
+        if (model instanceof AutoCloseable) {
+            ((AutoCloseable) model).close();
+        }
+    }
+}

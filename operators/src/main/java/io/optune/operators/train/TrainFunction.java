@@ -1,0 +1,246 @@
+package io.optune.operators.train;
+
+import ai.djl.ndarray.NDManager;
+import io.optune.engine.PromptEncoder;
+import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.task.BuiltinTask;
+import io.optune.engine.task.Evaluator;
+import io.optune.engine.tokenizer.Tokenizer;
+import io.optune.engine.tokenizer.Tokenizers;
+import io.optune.engine.train.DpoConfig;
+import io.optune.engine.train.DpoTrainer;
+import io.optune.engine.train.PreferenceExample;
+import io.optune.engine.train.StepResult;
+import io.optune.engine.train.TrainerState;
+import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.records.PreferenceBatch;
+import io.optune.operators.records.PreferencePair;
+import io.optune.operators.weights.WeightLog;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.runtime.state.FunctionInitializationContext;
+import org.apache.flink.runtime.state.FunctionSnapshotContext;
+import org.apache.flink.streaming.api.checkpoint.CheckpointedFunction;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Step 7, train (parallelism 1): one weighted-DPO step per batch; every {@code publishEvery} steps
+ * the policy is written to the {@link WeightLog} and a {@link PolicyUpdate} is emitted, which the
+ * job feeds back to the generators.
+ *
+ * <p>The whole trainer (policy, frozen reference, AdamW moments, step) is operator state, so a
+ * restore resumes the exact optimisation. Versions continue from the larger of the checkpointed
+ * counter and the newest version in the weight log, so they stay unique and increasing even when a
+ * failure rolled the trainer back past versions it had already published.
+ */
+public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate> implements CheckpointedFunction {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(TrainFunction.class);
+
+    /** State names are part of the savepoint layout: never rename. */
+    static final String TRAINER_STATE = "trainer-state";
+    static final String VERSION_STATE = "next-policy-version";
+
+    private final WeightLog weightLog;
+    private final DpoConfig dpo;
+    private final int publishEvery;
+    private final int maxPromptTokens;
+    private final int heldOutSize;
+    private final int evalMaxNewTokens;
+    private final long seed;
+
+    private transient ListState<byte[]> trainerState;
+    private transient ListState<Long> versionState;
+    private transient byte[] restoredTrainer;
+    private transient long restoredVersion;
+    private transient NDManager manager;
+    private transient DpoTrainer trainer;
+    private transient Tokenizer tokenizer;
+    private transient PromptEncoder encoder;
+    private transient Evaluator evaluator;
+    private transient long nextVersion;
+    private transient long publishedVersion;
+    private transient Window window;
+    private transient StepResult lastStep;
+    private transient Counter pairsTrained;
+    private transient Counter publishFailures;
+    private transient Counter invalidPairs;
+
+    /** Running sums since the last publication. */
+    private static final class Window {
+        int steps;
+        int pairs;
+        int fresh;
+        double loss;
+        double margin;
+        double kl;
+        double reward;
+    }
+
+    /**
+     * @param heldOutSize when positive, each published version is evaluated on that many held-out
+     *     built-in task prompts (greedy); use only with the built-in task
+     */
+    public TrainFunction(WeightLog weightLog, DpoConfig dpo, int publishEvery, int maxPromptTokens, int heldOutSize,
+            int evalMaxNewTokens, long seed) {
+        if (publishEvery < 1) {
+            throw new IllegalArgumentException("publishEvery must be >= 1");
+        }
+        this.weightLog = weightLog;
+        this.dpo = dpo;
+        this.publishEvery = publishEvery;
+        this.maxPromptTokens = maxPromptTokens;
+        this.heldOutSize = heldOutSize;
+        this.evalMaxNewTokens = evalMaxNewTokens;
+        this.seed = seed;
+    }
+
+    @Override
+    public void initializeState(FunctionInitializationContext context) throws Exception {
+        trainerState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>(TRAINER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        versionState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(VERSION_STATE, Types.LONG));
+        restoredTrainer = null;
+        restoredVersion = 0;
+        if (context.isRestored()) {
+            for (byte[] b : trainerState.get()) {
+                restoredTrainer = b;
+            }
+            for (Long v : versionState.get()) {
+                restoredVersion = Math.max(restoredVersion, v);
+            }
+        }
+    }
+
+    @Override
+    public void open(OpenContext openContext) throws Exception {
+        manager = NDManager.newBaseManager();
+        PolicyUpdate latest = weightLog.latest().orElseThrow(() -> new IllegalStateException(
+                "the weight log has no policy yet: publish an initial (SFT) policy before starting the job"));
+        byte[] latestBytes = weightLog.read(latest.location());
+        PolicySnapshot.Header header = PolicySnapshot.verify(latestBytes);
+        tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());
+        encoder = new PromptEncoder(tokenizer, maxPromptTokens);
+        if (restoredTrainer != null) {
+            trainer = TrainerState.restore(restoredTrainer, manager, dpo).trainer();
+            LOG.info("Trainer restored at step {} from checkpointed state", trainer.step());
+        } else {
+            PolicySnapshot.Loaded loaded = PolicySnapshot.load(latestBytes, manager, latest.sha256(), null);
+            trainer = new DpoTrainer(loaded.model(), dpo);
+            LOG.info("Trainer starts from policy version {} of the weight log", latest.version());
+        }
+        restoredTrainer = null;
+        nextVersion = Math.max(restoredVersion, latest.version() + 1);
+        publishedVersion = latest.version();
+        if (heldOutSize > 0) {
+            evaluator = new Evaluator(BuiltinTask.heldOut(heldOutSize, seed), encoder, evalMaxNewTokens);
+        }
+        window = new Window();
+        var group = getRuntimeContext().getMetricGroup();
+        pairsTrained = group.counter("pairsTrained");
+        publishFailures = group.counter("weightPublishFailures");
+        invalidPairs = group.counter("invalidPairs");
+        group.gauge("trainerStep", () -> trainer.step());
+        group.gauge("skippedSteps", () -> trainer.skippedSteps());
+        group.gauge("policyVersion", () -> publishedVersion);
+        group.gauge("loss", () -> lastStep == null ? Double.NaN : lastStep.loss());
+        group.gauge("dpoMargin", () -> lastStep == null ? Double.NaN : lastStep.margin());
+        group.gauge("klEstimate", () -> lastStep == null ? Double.NaN : lastStep.klEstimate());
+    }
+
+    @Override
+    public void processElement(PreferenceBatch batch, Context ctx, Collector<PolicyUpdate> out) throws Exception {
+        List<PreferenceExample> examples = new ArrayList<>(batch.pairs().length);
+        double reward = 0;
+        int fresh = 0;
+        for (PreferencePair p : batch.pairs()) {
+            try {
+                examples.add(new PreferenceExample(encoder.encodePrompt(p.prompt()), encoder.encodeResponse(p.chosen()),
+                        encoder.encodeResponse(p.rejected()), p.weight()));
+                reward += p.chosenReward();
+                fresh += p.fresh() ? 1 : 0;
+            } catch (IllegalArgumentException e) {
+                invalidPairs.inc();
+                LOG.warn("Pair for prompt {} refused by the trainer: {}", p.promptId(), e.getMessage());
+            }
+        }
+        if (examples.isEmpty()) {
+            return;
+        }
+        StepResult r = trainer.step(examples);
+        lastStep = r;
+        pairsTrained.inc(examples.size());
+        if (!r.skipped()) {
+            window.steps++;
+            window.loss += r.loss();
+            window.margin += r.margin();
+            window.kl += r.klEstimate();
+        }
+        window.pairs += examples.size();
+        window.fresh += fresh;
+        window.reward += reward;
+        if (window.steps >= publishEvery) {
+            publish(out);
+        }
+    }
+
+    private void publish(Collector<PolicyUpdate> out) throws InterruptedException {
+        long version = nextVersion;
+        byte[] snapshot = PolicySnapshot.encode(trainer.policy(), tokenizer, version, trainer.step());
+        double heldOut = evaluator == null ? Double.NaN : evaluator.evaluate(trainer.policy(), manager).meanReward();
+        Window w = window;
+        PolicyUpdate update = new PolicyUpdate(version, trainer.step(), null, null, System.currentTimeMillis(),
+                w.loss / Math.max(1, w.steps), w.margin / Math.max(1, w.steps), w.kl / Math.max(1, w.steps),
+                w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), heldOut);
+        for (int attempt = 1; ; attempt++) {
+            try {
+                PolicyUpdate announced = weightLog.publish(update, snapshot);
+                nextVersion = version + 1;
+                publishedVersion = version;
+                window = new Window();
+                LOG.info("Published policy version {} at step {}: loss {} margin {} kl {} reward {} fresh {}% held-out {}",
+                        version, trainer.step(), fmt(announced.loss()), fmt(announced.margin()), fmt(announced.kl()),
+                        fmt(announced.reward()), Math.round(100 * announced.freshFraction()), fmt(heldOut));
+                out.collect(announced);
+                return;
+            } catch (IOException e) {
+                publishFailures.inc();
+                if (attempt >= 3) {
+                    // Keep training; the next publication retries with the same version number.
+                    LOG.error("Could not publish policy version {} after {} attempts; training continues", version, attempt, e);
+                    return;
+                }
+                LOG.warn("Publishing policy version {} failed (attempt {}): {}", version, attempt, e.getMessage());
+                Thread.sleep(200L * attempt);
+            }
+        }
+    }
+
+    private static String fmt(double v) {
+        return String.format("%.3f", v);
+    }
+
+    @Override
+    public void snapshotState(FunctionSnapshotContext context) throws Exception {
+        trainerState.update(List.of(TrainerState.save(trainer, 0L)));
+        versionState.update(List.of(nextVersion));
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (manager != null) {
+            manager.close();
+        }
+    }
+}
