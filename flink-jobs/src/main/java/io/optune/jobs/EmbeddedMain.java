@@ -43,6 +43,7 @@ public final class EmbeddedMain {
             long promptsReused,
             double regeneratedFraction,
             long deadLetters,
+            long generatorVersionLoads,
             double weightSyncLagMsMean,
             long weightSyncLagMsMax,
             double minutes,
@@ -113,6 +114,7 @@ public final class EmbeddedMain {
                 longAcc(result.getAllAccumulatorResults(), IngestFunction.ACC_PROMPTS_IN), regenerated, reused,
                 regenerated + reused == 0 ? 0 : (double) regenerated / (regenerated + reused),
                 longAcc(result.getAllAccumulatorResults(), IngestFunction.ACC_DEAD_LETTERS),
+                longAcc(result.getAllAccumulatorResults(), GenerateOperator.ACC_VERSIONS_LOADED),
                 lagMean instanceof Number ? ((Number) lagMean).doubleValue() : Double.NaN,
                 longAcc(result.getAllAccumulatorResults(), GenerateOperator.ACC_LAG_MAX),
                 (System.nanoTime() - t0) / 6e10, weightsPath, savepoint, versions);

@@ -190,7 +190,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         window.pairs += examples.size();
         window.fresh += fresh;
         window.reward += reward;
-        if (window.steps >= publishEvery) {
+        // Absolute step, so a restored trainer publishes at the same steps as an uninterrupted one.
+        if (!r.skipped() && trainer.step() % publishEvery == 0) {
             publish(out);
         }
     }

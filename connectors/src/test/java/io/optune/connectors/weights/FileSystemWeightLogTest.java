@@ -1,0 +1,75 @@
+package io.optune.connectors.weights;
+
+import io.optune.engine.snapshot.Hashing;
+import io.optune.operators.records.PolicyUpdate;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class FileSystemWeightLogTest {
+    @TempDir
+    Path dir;
+
+    private static PolicyUpdate update(long version) {
+        return new PolicyUpdate(version, version * 10, null, null, 123L, 0.5, 1.0, 0.1, 0.8, 0.4, 0.7);
+    }
+
+    @Test
+    void publishesReadsAndListsVersionsInOrder() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        assertThat(log.latest()).isEmpty();
+        for (long v : new long[] {2, 0, 1}) {
+            PolicyUpdate a = log.publish(update(v), new byte[] {(byte) v, 9});
+            assertThat(a.sha256()).isEqualTo(Hashing.sha256(new byte[] {(byte) v, 9}));
+            assertThat(a.location()).endsWith(String.format("policy-v%012d.safetensors", v));
+        }
+        assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 1L, 2L);
+        PolicyUpdate latest = log.latest().orElseThrow();
+        assertThat(latest.heldOutReward()).isEqualTo(0.7);
+        assertThat(log.read(latest.location())).containsExactly(2, 9);
+        // No temporary files are left behind, and nothing visible is hidden-named.
+        try (Stream<Path> files = Files.walk(dir)) {
+            assertThat(files.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
+                    .noneMatch(n -> n.startsWith(".")).hasSize(6);
+        }
+    }
+
+    @Test
+    void refusesToOverwriteAPublishedVersion() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        log.publish(update(1), new byte[] {1});
+        assertThatThrownBy(() -> log.publish(update(1), new byte[] {2})).isInstanceOf(IOException.class)
+                .hasMessageContaining("already published");
+        assertThat(log.read(log.latest().orElseThrow().location())).containsExactly(1);
+    }
+
+    @Test
+    void retainsOnlyTheNewestSnapshots() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(2).build();
+        log.initialize();
+        for (long v = 0; v < 5; v++) {
+            log.publish(update(v), new byte[] {(byte) v});
+        }
+        try (Stream<Path> files = Files.list(dir.resolve(FileSystemWeightLog.SNAPSHOTS))) {
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .containsExactlyInAnyOrder("policy-v000000000003.safetensors", "policy-v000000000004.safetensors");
+        }
+    }
+
+    @Test
+    void anUnwritableStoreFailsAtStartWithAClearMessage() throws Exception {
+        Path file = Files.writeString(dir.resolve("not-a-dir"), "x");
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(file.resolve("weights").toUri().toString()).build();
+        assertThatThrownBy(log::initialize).isInstanceOf(IOException.class).hasMessageContaining("not writable");
+        assertThatThrownBy(() -> FileSystemWeightLog.builder().build()).hasMessageContaining("base path");
+    }
+}

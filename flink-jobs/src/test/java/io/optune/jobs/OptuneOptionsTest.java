@@ -1,0 +1,53 @@
+package io.optune.jobs;
+
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.Configuration;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class OptuneOptionsTest {
+    @Test
+    void everyOptionHasAUniquePrefixedKeyAndADescription() {
+        Set<String> keys = new HashSet<>();
+        for (ConfigOption<?> o : OptuneOptions.all()) {
+            assertThat(o.key()).startsWith("optune.").matches("[a-z0-9.\\-]+");
+            assertThat(keys.add(o.key())).as("duplicate key %s", o.key()).isTrue();
+            assertThat(o.description().toString()).as(o.key()).isNotBlank();
+        }
+        assertThat(keys).hasSizeGreaterThan(30);
+    }
+
+    @Test
+    void theShippedConfigurationFileHoldsOnlyKnownOptionsAndDocumentsEachOne() throws Exception {
+        Path file = Path.of("..", "conf", "optune.yaml");
+        Map<String, String> values = JobConfig.readYaml(file);
+        JobConfig.validate(Configuration.fromMap(values));
+        Set<String> documented = values.keySet();
+        for (ConfigOption<?> o : OptuneOptions.all()) {
+            if (!o.hasDefaultValue() || o.key().startsWith("optune.weights.path") || o.key().startsWith("optune.feedback.path")) {
+                continue; // no default: derived at run time, described in OptuneOptions
+            }
+            assertThat(documented).as("conf/optune.yaml lists %s", o.key()).contains(o.key());
+        }
+    }
+
+    @Test
+    void commandLineOverridesTheFileAndTyposAreRefused() throws Exception {
+        Configuration c = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "0.25"});
+        assertThat(c.get(OptuneOptions.SELECT_RHO)).isEqualTo(0.25);
+        assertThat(c.get(OptuneOptions.BATCH_SIZE)).isEqualTo(16);
+        assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rh", "0.2"}))
+                .hasMessageContaining("unknown option 'optune.select.rh'");
+        assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "2"}))
+                .hasMessageContaining("rho");
+        assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.generate.temperature", "hot"}))
+                .hasMessageContaining("optune.generate.temperature");
+    }
+}

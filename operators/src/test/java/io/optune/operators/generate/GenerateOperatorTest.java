@@ -1,0 +1,86 @@
+package io.optune.operators.generate;
+
+import io.optune.engine.generate.SamplingConfig;
+import io.optune.operators.OperatorTestSupport;
+import io.optune.operators.records.Generation;
+import io.optune.operators.records.GenerationRequest;
+import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.weights.InMemoryWeightLog;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.TwoInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class GenerateOperatorTest {
+    private static final SamplingConfig SAMPLING = new SamplingConfig(1f, 1f, 6, 3);
+
+    private static TwoInputStreamOperatorTestHarness<GenerationRequest, PolicyUpdate, Generation> harness(InMemoryWeightLog log) throws Exception {
+        return new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 2, 100, 1L));
+    }
+
+    @Test
+    void batchesBySizeOrDelayAndStampsTheVersion() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(4, 1);
+        try (var h = harness(log)) {
+            h.open();
+            h.setProcessingTime(0);
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            assertThat(h.extractOutputValues()).isEmpty();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("add 1+2=")));
+            assertThat(h.extractOutputValues()).hasSize(2); // max batch reached
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("copy ab=")));
+            h.setProcessingTime(100); // max delay reached
+            List<Generation> out = h.extractOutputValues();
+            assertThat(out).hasSize(3);
+            assertThat(out).allSatisfy(g -> {
+                assertThat(g.policyVersion()).isEqualTo(4);
+                assertThat(g.responses()).hasSize(3);
+                assertThat(g.tokens()).isPositive();
+            });
+            assertThat(out.get(2).request().prompt().text()).isEqualTo("copy ab=");
+        }
+    }
+
+    @Test
+    void loadsAnnouncedVersionsAndSkipsOnesThatFailVerification() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        try (var h = harness(log)) {
+            h.open();
+            PolicyUpdate v1 = OperatorTestSupport.publish(log, 1, 2);
+            h.processElement2(new StreamRecord<>(v1));
+            PolicyUpdate v2 = OperatorTestSupport.publish(log, 2, 3);
+            log.overwrite(v2.location(), new byte[] {1, 2, 3}); // tampered / truncated
+            h.processElement2(new StreamRecord<>(v2));
+            h.processElement2(new StreamRecord<>(v1)); // stale announcements are ignored
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            assertThat(h.extractOutputValues()).allSatisfy(g -> assertThat(g.policyVersion()).isEqualTo(1));
+        }
+    }
+
+    @Test
+    void pendingRequestsSurviveARestoreAndTheNewestVersionIsLoadedOnStart() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        OperatorSubtaskState snapshot;
+        try (var h = harness(log)) {
+            h.open();
+            h.setProcessingTime(0);
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("sort cba=")));
+            snapshot = h.snapshot(1L, 1L);
+        }
+        OperatorTestSupport.publish(log, 7, 5);
+        try (var h = harness(log)) {
+            h.initializeState(snapshot);
+            h.open();
+            h.setProcessingTime(1000);
+            List<Generation> out = h.extractOutputValues();
+            assertThat(out).hasSize(1);
+            assertThat(out.get(0).request().prompt().text()).isEqualTo("sort cba=");
+            assertThat(out.get(0).policyVersion()).isEqualTo(7);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+package io.optune.operators.select;
+
+import io.optune.engine.loop.SelectionStrategy;
+import io.optune.engine.train.PairWeighting;
+import io.optune.operators.OperatorTestSupport;
+import io.optune.operators.records.GenerationRequest;
+import io.optune.operators.records.MemoryUpdate;
+import io.optune.operators.records.PreferencePair;
+import io.optune.operators.records.Prompt;
+import io.optune.operators.records.StoredPair;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
+import org.apache.flink.streaming.api.operators.co.KeyedCoProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.util.KeyedTwoInputStreamOperatorTestHarness;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class SelectFunctionTest {
+
+    private static KeyedTwoInputStreamOperatorTestHarness<String, Prompt, MemoryUpdate, GenerationRequest> harness(
+            SelectionStrategy strategy, double rho, Duration ttl) throws Exception {
+        SelectFunction fn = new SelectFunction(strategy, rho, ScoreBasis.RAW, 0.01, PairWeighting.EXP, 2.0, 10, ttl, 1L);
+        return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(fn), Prompt::id, MemoryUpdate::promptId, Types.STRING);
+    }
+
+    private static MemoryUpdate memory(Prompt p, double chosenReward) {
+        return new MemoryUpdate(p.id(), new StoredPair("good", chosenReward, "bad", 0.0, 1));
+    }
+
+    /** Ten known prompts with chosen rewards 0.0 .. 0.9, each seen once so the (size 10) window holds all ten. */
+    private static List<Prompt> seedTenPrompts(KeyedTwoInputStreamOperatorTestHarness<String, Prompt, MemoryUpdate, GenerationRequest> h)
+            throws Exception {
+        List<Prompt> prompts = new java.util.ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            Prompt p = OperatorTestSupport.prompt("copy " + (char) ('a' + i) + "=");
+            prompts.add(p);
+            h.processElement1(new StreamRecord<>(p)); // new: generated
+            h.processElement2(new StreamRecord<>(memory(p, i / 10.0)));
+        }
+        for (Prompt p : prompts) {
+            h.processElement1(new StreamRecord<>(p)); // fills the window with the ten scores
+        }
+        return prompts;
+    }
+
+    @Test
+    void newPromptsGenerateAndOptuneRegeneratesOnlyTheLowestRho() throws Exception {
+        try (var h = harness(SelectionStrategy.OPTUNE, 0.3, Duration.ZERO)) {
+            h.open();
+            List<Prompt> prompts = seedTenPrompts(h);
+            h.getOutput().clear();
+            h.getSideOutput(SelectFunction.REUSED_PAIRS).clear();
+            for (Prompt p : prompts) {
+                h.processElement1(new StreamRecord<>(p));
+            }
+            List<GenerationRequest> regenerated = h.extractOutputValues();
+            assertThat(regenerated).extracting(r -> r.memory().chosenReward()).containsExactly(0.0, 0.1, 0.2);
+            assertThat(regenerated.get(0).memory().chosen()).isEqualTo("good");
+            List<PreferencePair> reused = h.getSideOutput(SelectFunction.REUSED_PAIRS).stream().map(StreamRecord::getValue).toList();
+            assertThat(reused).hasSize(7);
+            assertThat(reused).allSatisfy(p -> {
+                assertThat(p.fresh()).isFalse();
+                assertThat(p.chosen()).isEqualTo("good");
+                assertThat(p.rejected()).isEqualTo("bad");
+            });
+        }
+    }
+
+    @Test
+    void allStrategyRegeneratesEverything() throws Exception {
+        try (var h = harness(SelectionStrategy.ALL, 1.0, Duration.ZERO)) {
+            h.open();
+            seedTenPrompts(h);
+            assertThat(h.extractOutputValues()).hasSize(20);
+            assertThat(h.getSideOutput(SelectFunction.REUSED_PAIRS)).isNull();
+        }
+    }
+
+    @Test
+    void aLowerScoringUpdateKeepsTheBestChosen() throws Exception {
+        try (var h = harness(SelectionStrategy.ALL, 1.0, Duration.ZERO)) {
+            h.open();
+            Prompt p = OperatorTestSupport.prompt("rev ab=");
+            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("ba", 1.0, "x", 0.0, 1))));
+            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("b", 0.5, "y", 0.1, 2))));
+            h.processElement1(new StreamRecord<>(p));
+            StoredPair m = h.extractOutputValues().get(0).memory();
+            assertThat(m).isEqualTo(new StoredPair("ba", 1.0, "y", 0.1, 2));
+        }
+    }
+
+    @Test
+    void memoryExpiresAfterItsTtl() throws Exception {
+        try (var h = harness(SelectionStrategy.OPTUNE, 0.0, Duration.ofMinutes(10))) {
+            h.open();
+            Prompt p = OperatorTestSupport.prompt("sort ba=");
+            h.setStateTtlProcessingTime(0);
+            h.processElement2(new StreamRecord<>(memory(p, 0.9)));
+            h.setStateTtlProcessingTime(Duration.ofMinutes(5).toMillis());
+            h.processElement1(new StreamRecord<>(p));
+            assertThat(h.extractOutputValues()).isEmpty(); // known, rho 0: reused
+            h.setStateTtlProcessingTime(Duration.ofMinutes(30).toMillis());
+            h.processElement1(new StreamRecord<>(p));
+            assertThat(h.extractOutputValues()).hasSize(1); // expired: treated as new
+            assertThat(h.extractOutputValues().get(0).memory()).isNull();
+        }
+    }
+
+    @Test
+    void snapshotAndRestoreKeepMemoryAndTheRewardWindow() throws Exception {
+        OperatorSubtaskState snapshot;
+        List<Prompt> prompts;
+        try (var h = harness(SelectionStrategy.OPTUNE, 0.3, Duration.ZERO)) {
+            h.open();
+            prompts = seedTenPrompts(h);
+            snapshot = h.snapshot(1L, 1L);
+        }
+        try (var h = harness(SelectionStrategy.OPTUNE, 0.3, Duration.ZERO)) {
+            h.initializeState(snapshot);
+            h.open();
+            for (Prompt p : prompts) {
+                h.processElement1(new StreamRecord<>(p));
+            }
+            // Same decisions as without the restart: the three lowest are regenerated, with their memory.
+            assertThat(h.extractOutputValues()).extracting(r -> r.memory().chosenReward()).containsExactly(0.0, 0.1, 0.2);
+        }
+    }
+}
