@@ -37,7 +37,7 @@ public record Connections(
             case BUILTIN:
                 prompts = env.fromSource(BuiltinPromptSource.create(conf.get(OptuneOptions.SEED),
                                 conf.get(OptuneOptions.BUILTIN_POOL_SIZE), conf.get(OptuneOptions.BUILTIN_NEW_RATE),
-                                conf.get(OptuneOptions.BUILTIN_COUNT), conf.get(OptuneOptions.BUILTIN_RATE)),
+                                conf.getOptional(OptuneOptions.BUILTIN_COUNT).orElse(Long.MAX_VALUE), conf.get(OptuneOptions.BUILTIN_RATE)),
                         WatermarkStrategy.noWatermarks(), "prompt-source");
                 break;
             case JSONL:

@@ -51,11 +51,11 @@ public final class OptuneOptions {
             .doubleType().defaultValue(0.05)
             .withDescription("Built-in feed: probability that a record is a new prompt rather than a recurring one.");
     public static final ConfigOption<Double> BUILTIN_RATE = ConfigOptions.key("optune.source.builtin.prompts-per-second")
-            .doubleType().defaultValue(80.0)
+            .doubleType().defaultValue(250.0)
             .withDescription("Built-in feed: records per second (the live traffic rate).");
     public static final ConfigOption<Long> BUILTIN_COUNT = ConfigOptions.key("optune.source.builtin.count")
-            .longType().defaultValue(Long.MAX_VALUE)
-            .withDescription("Built-in feed: total records before the source ends (default: unbounded).");
+            .longType().noDefaultValue()
+            .withDescription("Built-in feed: total records before the source ends (unset: unbounded).");
 
     // ---- model ----
     public static final ConfigOption<Integer> MAX_PROMPT_TOKENS = ConfigOptions.key("optune.model.max-prompt-tokens")
@@ -184,7 +184,7 @@ public final class OptuneOptions {
             .stringType().defaultValue("runs/latest")
             .withDescription("Embedded run: directory for the weight log, feedback, checkpoints and the summary.");
     public static final ConfigOption<Duration> DURATION = ConfigOptions.key("optune.embedded.duration")
-            .durationType().defaultValue(Duration.ofMinutes(6))
+            .durationType().defaultValue(Duration.ofMinutes(5))
             .withDescription("Embedded run: how long the job runs before it is stopped with a savepoint.");
     public static final ConfigOption<Integer> SFT_STEPS = ConfigOptions.key("optune.embedded.sft-steps")
             .intType().defaultValue(1500)

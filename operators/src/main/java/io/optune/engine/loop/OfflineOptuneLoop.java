@@ -95,7 +95,7 @@ public final class OfflineOptuneLoop {
                     TaskPrompt p = feed.at(feedIndex++);
                     seen++;
                     ResponseMemory m = memory.get(p.id());
-                    double stored = m == null ? Double.NaN : m.chosenReward();
+                    double stored = m == null ? Double.NaN : m.latestReward();
                     if (m != null) {
                         window.add(stored);
                     }

@@ -48,10 +48,12 @@ public final class PairBuilder {
         }
         Scored best = fresh.get(0);
         Scored worst = fresh.get(0);
+        double latest = Double.NEGATIVE_INFINITY;
         for (Scored s : fresh) {
             if (!Double.isFinite(s.reward())) {
                 throw new IllegalArgumentException("non-finite reward " + s.reward() + " reached the pair builder");
             }
+            latest = Math.max(latest, s.reward());
             if (s.reward() > best.reward()) {
                 best = s;
             }
@@ -62,7 +64,7 @@ public final class PairBuilder {
         if (stored != null && stored.chosenReward() > best.reward()) {
             best = new Scored(stored.chosen(), stored.chosenReward());
         }
-        ResponseMemory memory = new ResponseMemory(best.text(), best.reward(), worst.text(), worst.reward(), policyVersion);
+        ResponseMemory memory = new ResponseMemory(best.text(), best.reward(), worst.text(), worst.reward(), latest, policyVersion);
         return new Outcome(memory, pairOf(memory));
     }
 

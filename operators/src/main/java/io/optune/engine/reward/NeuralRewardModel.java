@@ -1,9 +1,7 @@
 package io.optune.engine.reward;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.training.GradientCollector;
 import io.optune.engine.InvalidInputException;
 import io.optune.engine.PromptEncoder;
 import io.optune.engine.model.Batches;
@@ -122,23 +120,12 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
                 r.add(encoder.encodeResponse(rejected.get(i)));
             }
             int b = prompts.size();
-            io.optune.engine.GradMode.off();
             try (NDManager m = model.manager().newSubManager()) {
-                double loss;
-                optimizer.zeroGradients();
-                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                AdamW.Step step = optimizer.minimize(() -> {
                     NDArray rewards = rewards(m, p, r);
-                    NDArray diff = rewards.get("0:{}", b).sub(rewards.get("{}:", b));
-                    NDArray lossArr = DpoLoss.negLogSigmoid(diff).mean();
-                    gc.backward(lossArr);
-                    loss = lossArr.getFloat();
-                }
-                double norm = optimizer.gradientNorm();
-                if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
-                    return Double.NaN;
-                }
-                optimizer.update(norm);
-                return loss;
+                    return DpoLoss.negLogSigmoid(rewards.get("0:{}", b).sub(rewards.get("{}:", b))).mean();
+                });
+                return step.skipped() ? Double.NaN : step.loss();
             }
         }
 

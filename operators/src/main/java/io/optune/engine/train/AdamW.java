@@ -1,12 +1,15 @@
 package io.optune.engine.train;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.training.GradientCollector;
 import io.optune.engine.model.TransformerLM;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * AdamW over a {@link TransformerLM}'s named parameters. Its moments are plain named arrays (not
@@ -68,6 +71,30 @@ public final class AdamW implements AutoCloseable {
                 g.set(new ai.djl.ndarray.index.NDIndex("..."), 0f);
             }
         }
+    }
+
+    /** The outcome of {@link #minimize}. */
+    public record Step(double loss, double gradNorm, boolean skipped) {}
+
+    /**
+     * One guarded optimisation step: zero the gradients, evaluate {@code loss} under a gradient
+     * collector, back-propagate, and update unless the loss or the gradient norm is not finite (then
+     * nothing changes and {@code skipped} is true).
+     */
+    public Step minimize(Supplier<NDArray> loss) {
+        zeroGradients();
+        double value;
+        try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            NDArray l = loss.get();
+            gc.backward(l);
+            value = l.getFloat();
+        }
+        double norm = gradientNorm();
+        if (!Double.isFinite(value) || !Double.isFinite(norm)) {
+            return new Step(value, norm, true);
+        }
+        update(norm);
+        return new Step(value, norm, false);
     }
 
     /** Global L2 norm of all gradients (may be NaN or infinite). */

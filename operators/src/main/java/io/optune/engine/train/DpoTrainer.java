@@ -1,9 +1,7 @@
 package io.optune.engine.train;
 
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.training.GradientCollector;
 import io.optune.engine.GradMode;
 import io.optune.engine.model.LogProbs;
 import io.optune.engine.model.TransformerLM;
@@ -95,12 +93,8 @@ public final class DpoTrainer implements AutoCloseable {
         try (NDManager m = policy.manager().newSubManager()) {
             NDArray refLogps = m.create(LogProbs.sequenceLogProbsNoGrad(reference, m, prompts, responses));
             NDArray w = m.create(weights);
-            double loss;
-            double margin;
-            double accuracy;
-            double kl;
-            optimizer.zeroGradients();
-            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            NDArray[] kept = new NDArray[2]; // the margins and log-ratios, for metrics
+            AdamW.Step step = optimizer.minimize(() -> {
                 NDArray logps = LogProbs.sequenceLogProbs(policy, m, prompts, responses);
                 NDArray ratio = logps.sub(refLogps); // (2B): chosen then rejected
                 NDArray h = ratio.get("0:{}", b).sub(ratio.get("{}:", b));
@@ -109,34 +103,32 @@ public final class DpoTrainer implements AutoCloseable {
                     NDArray nll = logps.get("0:{}", b).neg().div(m.create(chosenLengths));
                     perPair = perPair.add(nll.mul(m.full(new ai.djl.ndarray.types.Shape(), config.nllWeight())));
                 }
-                NDArray lossArr = DpoLoss.weightedMean(perPair, w);
-                gc.backward(lossArr);
-                loss = lossArr.getFloat();
-                float[] hs = h.toFloatArray();
-                float[] rs = ratio.toFloatArray();
-                double sum = 0;
-                int correct = 0;
-                for (float x : hs) {
-                    sum += x;
-                    correct += x > 0 ? 1 : 0;
-                }
-                margin = sum / b;
-                accuracy = (double) correct / b;
-                double k = 0;
-                for (float x : rs) {
-                    k += x;
-                }
-                kl = k / rs.length;
+                kept[0] = h;
+                kept[1] = ratio;
+                return DpoLoss.weightedMean(perPair, w);
+            });
+            float[] hs = kept[0].toFloatArray();
+            float[] rs = kept[1].toFloatArray();
+            double sum = 0;
+            int correct = 0;
+            for (float x : hs) {
+                sum += x;
+                correct += x > 0 ? 1 : 0;
             }
-            double gradNorm = optimizer.gradientNorm();
-            if (!Double.isFinite(loss) || !Double.isFinite(gradNorm)) {
+            double kl = 0;
+            for (float x : rs) {
+                kl += x;
+            }
+            double margin = sum / b;
+            double accuracy = (double) correct / b;
+            kl /= rs.length;
+            if (step.skipped()) {
                 skippedSteps++;
                 LOG.warn("Skipping DPO step {}: loss={} gradNorm={} (skipped so far: {})",
-                        optimizer.step() + 1, loss, gradNorm, skippedSteps);
-                return new StepResult(optimizer.step(), loss, margin, accuracy, kl, gradNorm, 0f, true);
+                        optimizer.step() + 1, step.loss(), step.gradNorm(), skippedSteps);
+                return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(), 0f, true);
             }
-            optimizer.update(gradNorm);
-            return new StepResult(optimizer.step(), loss, margin, accuracy, kl, gradNorm,
+            return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(),
                     config.optimizer().learningRateAt(optimizer.step()), false);
         }
     }

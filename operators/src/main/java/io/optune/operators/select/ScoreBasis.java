@@ -2,11 +2,11 @@ package io.optune.operators.select;
 
 /** What a prompt's stored score is, for ranking it against recent prompts. */
 public enum ScoreBasis {
-    /** The stored chosen response's raw reward. */
+    /** The best raw reward of the prompt's latest generation. */
     RAW,
     /**
-     * The chosen reward standardised by the prompt's own reward history,
-     * {@code (r_chosen - mean_p) / (std_p + 1e-6)}: removes per-prompt offsets of a learned reward
+     * That reward standardised by the prompt's own reward history,
+     * {@code (r_latest - mean_p) / (std_p + 1e-6)}: removes per-prompt offsets of a learned reward
      * model, so that a prompt is not regenerated merely because all its scores are low.
      */
     PROMPT_NORMALISED

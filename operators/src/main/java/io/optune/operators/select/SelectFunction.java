@@ -160,28 +160,28 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
         if (current != null && current.chosenReward() > next.chosenReward()) {
             // Two generations of one prompt in flight: keep the best chosen seen by either.
             next = new StoredPair(current.chosen(), current.chosenReward(), next.rejected(), next.rejectedReward(),
-                    Math.max(current.policyVersion(), next.policyVersion()));
+                    next.latestReward(), Math.max(current.policyVersion(), next.policyVersion()));
         }
         memory.update(next);
         double[] s = stats.value();
         if (s == null) {
             s = new double[3];
         }
-        welford(s, next.chosenReward());
+        welford(s, next.latestReward());
         welford(s, next.rejectedReward());
         stats.update(s);
     }
 
     private double score(StoredPair stored) throws Exception {
         if (basis == ScoreBasis.RAW) {
-            return stored.chosenReward();
+            return stored.latestReward();
         }
         double[] s = stats.value();
         if (s == null || s[0] < 2) {
             return 0.0;
         }
         double std = Math.sqrt(s[2] / (s[0] - 1));
-        return (stored.chosenReward() - s[1]) / (std + 1e-6);
+        return (stored.latestReward() - s[1]) / (std + 1e-6);
     }
 
     /** Running count, mean and sum of squared deviations. */

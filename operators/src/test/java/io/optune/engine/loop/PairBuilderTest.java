@@ -14,7 +14,7 @@ class PairBuilderTest {
     void picksBestAndWorstOfTheNewResponses() {
         PairBuilder.Outcome o = builder.merge(null, List.of(
                 new PairBuilder.Scored("a", 0.5), new PairBuilder.Scored("b", 0.9), new PairBuilder.Scored("c", 0.1)), 3);
-        assertThat(o.memory()).isEqualTo(new ResponseMemory("b", 0.9, "c", 0.1, 3));
+        assertThat(o.memory()).isEqualTo(new ResponseMemory("b", 0.9, "c", 0.1, 0.9, 3));
         assertThat(o.pair()).hasValueSatisfying(p -> {
             assertThat(p.chosen()).isEqualTo("b");
             assertThat(p.rejected()).isEqualTo("c");
@@ -24,9 +24,9 @@ class PairBuilderTest {
 
     @Test
     void keepsABetterStoredChosenButAlwaysTakesTheNewRejected() {
-        ResponseMemory stored = new ResponseMemory("best", 1.0, "old-bad", 0.0, 1);
+        ResponseMemory stored = new ResponseMemory("best", 1.0, "old-bad", 0.0, 1.0, 1);
         PairBuilder.Outcome o = builder.merge(stored, List.of(new PairBuilder.Scored("x", 0.6), new PairBuilder.Scored("y", 0.4)), 2);
-        assertThat(o.memory()).isEqualTo(new ResponseMemory("best", 1.0, "y", 0.4, 2));
+        assertThat(o.memory()).isEqualTo(new ResponseMemory("best", 1.0, "y", 0.4, 0.6, 2));
     }
 
     @Test

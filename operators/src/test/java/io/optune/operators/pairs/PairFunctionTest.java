@@ -19,7 +19,7 @@ class PairFunctionTest {
     void pairsWithTheCarriedMemoryAndFeedsTheNewMemoryBack() throws Exception {
         try (var h = ProcessFunctionTestHarnesses.forProcessFunction(new PairFunction(0.05, PairWeighting.EXP, 2.0))) {
             GenerationRequest req = new GenerationRequest(OperatorTestSupport.prompt("rev abc="),
-                    new StoredPair("cba", 1.0, "old", 0.0, 2), 0L);
+                    new StoredPair("cba", 1.0, "old", 0.0, 1.0, 2), 0L);
             h.processElement(new ScoredGeneration(new Generation(req, new String[] {"cb", "abc"}, 5, 6),
                     new double[] {2.0 / 3, 1.0 / 3}), 0L);
             PreferencePair p = h.extractOutputValues().get(0);
@@ -30,7 +30,7 @@ class PairFunctionTest {
             assertThat(p.weight()).isEqualTo(Math.exp(2.0 * (1.0 - 1.0 / 3)));
             MemoryUpdate u = h.getSideOutput(PairFunction.MEMORY_UPDATES).poll().getValue();
             assertThat(u.promptId()).isEqualTo(req.prompt().id());
-            assertThat(u.memory()).isEqualTo(new StoredPair("cba", 1.0, "abc", 1.0 / 3, 5));
+            assertThat(u.memory()).isEqualTo(new StoredPair("cba", 1.0, "abc", 1.0 / 3, 2.0 / 3, 5));
         }
     }
 

@@ -28,8 +28,8 @@ class SelectFunctionTest {
         return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(fn), Prompt::id, MemoryUpdate::promptId, Types.STRING);
     }
 
-    private static MemoryUpdate memory(Prompt p, double chosenReward) {
-        return new MemoryUpdate(p.id(), new StoredPair("good", chosenReward, "bad", 0.0, 1));
+    private static MemoryUpdate memory(Prompt p, double latestReward) {
+        return new MemoryUpdate(p.id(), new StoredPair("good", 1.0, "bad", 0.0, latestReward, 1));
     }
 
     /** Ten known prompts with chosen rewards 0.0 .. 0.9, each seen once so the (size 10) window holds all ten. */
@@ -59,7 +59,7 @@ class SelectFunctionTest {
                 h.processElement1(new StreamRecord<>(p));
             }
             List<GenerationRequest> regenerated = h.extractOutputValues();
-            assertThat(regenerated).extracting(r -> r.memory().chosenReward()).containsExactly(0.0, 0.1, 0.2);
+            assertThat(regenerated).extracting(r -> r.memory().latestReward()).containsExactly(0.0, 0.1, 0.2);
             assertThat(regenerated.get(0).memory().chosen()).isEqualTo("good");
             List<PreferencePair> reused = h.getSideOutput(SelectFunction.REUSED_PAIRS).stream().map(StreamRecord::getValue).toList();
             assertThat(reused).hasSize(7);
@@ -86,11 +86,11 @@ class SelectFunctionTest {
         try (var h = harness(SelectionStrategy.ALL, 1.0, Duration.ZERO)) {
             h.open();
             Prompt p = OperatorTestSupport.prompt("rev ab=");
-            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("ba", 1.0, "x", 0.0, 1))));
-            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("b", 0.5, "y", 0.1, 2))));
+            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("ba", 1.0, "x", 0.0, 1.0, 1))));
+            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("b", 0.5, "y", 0.1, 0.5, 2))));
             h.processElement1(new StreamRecord<>(p));
             StoredPair m = h.extractOutputValues().get(0).memory();
-            assertThat(m).isEqualTo(new StoredPair("ba", 1.0, "y", 0.1, 2));
+            assertThat(m).isEqualTo(new StoredPair("ba", 1.0, "y", 0.1, 0.5, 2));
         }
     }
 
@@ -127,7 +127,7 @@ class SelectFunctionTest {
                 h.processElement1(new StreamRecord<>(p));
             }
             // Same decisions as without the restart: the three lowest are regenerated, with their memory.
-            assertThat(h.extractOutputValues()).extracting(r -> r.memory().chosenReward()).containsExactly(0.0, 0.1, 0.2);
+            assertThat(h.extractOutputValues()).extracting(r -> r.memory().latestReward()).containsExactly(0.0, 0.1, 0.2);
         }
     }
 }
