@@ -33,6 +33,7 @@ import java.util.UUID;
  */
 public final class FileSystemWeightLog implements WeightLog {
     private static final long serialVersionUID = 1L;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FileSystemWeightLog.class);
 
     public static final String SNAPSHOTS = "snapshots";
     public static final String ANNOUNCEMENTS = "announcements";
@@ -122,7 +123,12 @@ public final class FileSystemWeightLog implements WeightLog {
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
         if (retainVersions > 0) {
-            prune(fs);
+            try {
+                prune(fs);
+            } catch (IOException e) {
+                // The version is committed; a failed clean-up must not look like a failed publish.
+                LOG.warn("Could not prune old snapshots in {}: {}", basePath, e.getMessage());
+            }
         }
         return announced;
     }

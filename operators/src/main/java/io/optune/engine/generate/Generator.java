@@ -59,9 +59,13 @@ public final class Generator {
         int[] lengths = new int[n];
         boolean[] done = new boolean[n];
         try (NDManager gen = parent.newSubManager(model.device())) {
-            Batches.Prefill pre = Batches.prefill(gen, rows);
-            int maxNew = Math.min(cfg.maxNewTokens(), model.config().contextLength() - pre.width());
+            NDManager prefillManager = gen.newSubManager();
+            Batches.Prefill pre = Batches.prefill(prefillManager, rows);
+            // Leave room for an EOS even when the length limit cuts a response: prompt + response + EOS
+            // must fit the context when the pair is scored for training.
+            int maxNew = Math.min(cfg.maxNewTokens(), model.config().contextLength() - pre.width() - 1);
             if (maxNew < 1) {
+                prefillManager.close();
                 throw new InvalidInputException(
                         "prompt-too-long",
                         "a prompt of " + pre.width() + " tokens leaves no room in the context of "
@@ -76,7 +80,7 @@ public final class Generator {
             }
             KvCache cache = new KvCache(model.config().layers());
             float[] logits;
-            try (NDManager step = gen.newSubManager()) {
+            try (NDManager step = prefillManager) { // prefill activations are freed before decoding
                 NDArray h = model.hidden(pre.tokens(), pre.positions(), pre.bias(), cache);
                 logits = lastLogits(h);
                 cache.attach(gen);

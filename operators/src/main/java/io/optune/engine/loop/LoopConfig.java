@@ -58,7 +58,7 @@ public record LoopConfig(
 
     public static LoopConfig defaults() {
         return new LoopConfig(SelectionStrategy.OPTUNE, 0.5, PairWeighting.EXP, 2.0, LossType.SIGMOID, 0.1f, 1.0f, 1e-4f,
-                64, 4, 1.0f, 12, 16, 0.01, 0, Duration.ofMinutes(5), 10, 512, 0.05, 1500, 256, 1L);
+                64, 4, 1.0f, 12, 16, 0.01, 0, Duration.ofMinutes(5), 50, 512, 0.05, 1500, 256, 1L);
     }
 
     /** Full online DPO: every prompt regenerated, unweighted. */

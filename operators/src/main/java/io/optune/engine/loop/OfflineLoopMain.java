@@ -34,7 +34,12 @@ public final class OfflineLoopMain {
         LoopReport report = run(config);
         System.out.println();
         System.out.println("Reward curve (seconds into DPO, round, generated tokens, held-out gold reward):");
-        for (LoopReport.Point p : report.curve()) {
+        int every = Math.max(1, report.curve().size() / 30); // about 30 lines
+        for (int i = 0; i < report.curve().size(); i++) {
+            LoopReport.Point p = report.curve().get(i);
+            if (i % every != 0 && i != report.curve().size() - 1) {
+                continue;
+            }
             System.out.printf("  %7.1f  %5d  %9d  %.3f%n", p.seconds(), p.round(), p.generatedTokens(), p.reward());
         }
         System.out.printf("SFT start %.3f -> end %.3f (%+.3f) | SFT %.0fs, DPO %.0fs | %d rounds, %d steps (%.1f ms/step, %d skipped) "

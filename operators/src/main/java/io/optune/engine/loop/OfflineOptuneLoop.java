@@ -198,7 +198,7 @@ public final class OfflineOptuneLoop {
     }
 
     private void say(String line) {
-        LOG.info(line);
+        LOG.debug(line); // the caller's progress consumer prints it
         progress.accept(line);
     }
 

@@ -231,7 +231,9 @@ public final class TransformerLM implements AutoCloseable {
                 cache.keys[i] = k;
                 cache.values[i] = v;
             }
-            NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(scale).add(bias);
+            NDArray keysT = k.transpose(0, 1, 3, 2);
+            keysT.attach(m); // with a cache, k lives in the generation's manager; its view must not
+            NDArray scores = q.matMul(keysT).mul(scale).add(bias);
             NDArray attn = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, config.width());
             x = x.add(Linear.linear(attn, params.get(p + "attn.c_proj.weight"), params.get(p + "attn.c_proj.bias")).head());
             NDArray f = layerNorm(x, p + "ln_2");

@@ -62,7 +62,7 @@ public final class SftWarmStart {
                 if (step % 250 == 0 || step == config.steps()) {
                     String line = String.format("sft step %d/%d loss %.3f (%.1fs)", step, config.steps(), ema,
                             (System.nanoTime() - t0) / 1e9);
-                    LOG.info(line);
+                    LOG.debug(line); // the caller's progress consumer prints it
                     if (progress != null) {
                         progress.accept(line);
                     }

@@ -190,6 +190,12 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private void load(PolicyUpdate update) throws Exception {
         byte[] bytes = weightLog.read(update.location());
         PolicySnapshot.Loaded loaded = PolicySnapshot.load(bytes, manager, update.sha256(), policy == null ? null : policy.config());
+        int context = loaded.model().config().contextLength();
+        if (maxPromptTokens + sampling.maxNewTokens() + 1 > context) {
+            loaded.model().close();
+            throw new IllegalArgumentException("max prompt tokens (" + maxPromptTokens + ") + max new tokens ("
+                    + sampling.maxNewTokens() + ") + EOS exceed the policy's context of " + context);
+        }
         TransformerLM old = policy;
         policy = loaded.model();
         encoder = new PromptEncoder(loaded.tokenizer(), maxPromptTokens);
@@ -222,7 +228,18 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         if (accepted.isEmpty()) {
             return;
         }
-        List<Completion> completions = generator.generate(manager, prompts, sampling, rng);
+        List<Completion> completions;
+        try {
+            completions = generator.generate(manager, prompts, sampling, rng);
+        } catch (RuntimeException e) {
+            // A replay would fail the same way (same RNG, same policy): dead-letter instead of looping.
+            LOG.error("Generation with policy version {} failed for {} prompts", version, accepted.size(), e);
+            for (GenerationRequest r : accepted) {
+                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of("generate", "generation-failed",
+                        String.valueOf(e.getMessage()), r.prompt().text())));
+            }
+            return;
+        }
         int k = sampling.samplesPerPrompt();
         for (int i = 0; i < accepted.size(); i++) {
             String[] texts = new String[k];

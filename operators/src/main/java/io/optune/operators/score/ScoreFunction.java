@@ -56,11 +56,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     @Override
     public void open(OpenContext openContext) throws Exception {
         model = factory.create();
-        executor = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "reward-model");
-            t.setDaemon(true);
-            return t;
-        });
+        executor = newExecutor();
         var group = getRuntimeContext().getMetricGroup();
         failures = group.counter("rewardModelFailures");
         nonFinite = group.counter("nonFiniteRewards");
@@ -84,6 +80,9 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
                 return;
             } catch (TimeoutException e) {
                 f.cancel(true);
+                // A hung call may ignore the interrupt: give later calls a thread of their own.
+                executor.shutdownNow();
+                executor = newExecutor();
                 last = e;
                 failures.inc();
                 warn(g, attempt, "timed out after " + timeout.toMillis() + " ms");
@@ -140,10 +139,20 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
         out.collect(new ScoredGeneration(trimmed, r));
     }
 
+    private static ExecutorService newExecutor() {
+        return Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "reward-model");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
     @Override
     public void close() throws Exception {
         if (executor != null) {
             executor.shutdownNow();
+            // Do not free a native model while a call may still run on it.
+            executor.awaitTermination(5, TimeUnit.SECONDS);
         }
         if (model instanceof AutoCloseable) {
             ((AutoCloseable) model).close();

@@ -70,7 +70,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
 
     private transient ValueState<StoredPair> memory;
     private transient ValueState<double[]> stats;
-    private transient ListState<Float> windowState;
+    private transient ListState<float[]> windowState;
     private transient ListState<Long> rngState;
     private transient RewardWindow window;
     private transient Rng rng;
@@ -194,23 +194,24 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
 
     @Override
     public void snapshotState(FunctionSnapshotContext context) throws Exception {
-        windowState.clear();
-        for (float v : window.snapshot()) {
-            windowState.add(v);
-        }
+        windowState.update(java.util.List.of(window.snapshot()));
         rngState.update(java.util.List.of(rng.state()));
     }
 
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
-        windowState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(WINDOW_STATE, Types.FLOAT));
+        windowState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>(WINDOW_STATE, PrimitiveArrayTypeInfo.FLOAT_PRIMITIVE_ARRAY_TYPE_INFO));
         rngState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(RNG_STATE, Types.LONG));
         window = new RewardWindow(windowSize);
         rng = Rng.derive(seed, getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         if (context.isRestored()) {
-            // After a rescale a subtask may receive several windows; it keeps the newest entries.
-            for (Float v : windowState.get()) {
-                window.add(v);
+            // After a rescale a subtask may receive several subtasks' windows (or none): it replays
+            // them into its own, which keeps the last `windowSize` scores of that sequence.
+            for (float[] w : windowState.get()) {
+                for (float v : w) {
+                    window.add(v);
+                }
             }
             for (Long s : rngState.get()) {
                 rng.setState(s);

@@ -166,8 +166,14 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         int fresh = 0;
         for (PreferencePair p : batch.pairs()) {
             try {
-                examples.add(new PreferenceExample(encoder.encodePrompt(p.prompt()), encoder.encodeResponse(p.chosen()),
-                        encoder.encodeResponse(p.rejected()), p.weight()));
+                PreferenceExample e = new PreferenceExample(encoder.encodePrompt(p.prompt()), encoder.encodeResponse(p.chosen()),
+                        encoder.encodeResponse(p.rejected()), p.weight());
+                int longest = e.prompt().length + Math.max(e.chosen().length, e.rejected().length);
+                if (longest > trainer.policy().config().contextLength()) {
+                    throw new IllegalArgumentException("pair of " + longest + " tokens exceeds the context of "
+                            + trainer.policy().config().contextLength());
+                }
+                examples.add(e);
                 reward += p.chosenReward();
                 fresh += p.fresh() ? 1 : 0;
             } catch (IllegalArgumentException e) {
@@ -217,6 +223,16 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                 return;
             } catch (IOException e) {
                 publishFailures.inc();
+                if (alreadyPublished(version)) {
+                    // The announcement (the commit point) landed but a later step failed: do not reuse
+                    // the number, or every following publication would collide with it.
+                    LOG.warn("Policy version {} was committed despite an error ({}); continuing with {}", version,
+                            e.getMessage(), version + 1);
+                    nextVersion = version + 1;
+                    publishedVersion = version;
+                    window = new Window();
+                    return;
+                }
                 if (attempt >= 3) {
                     // Keep training; the next publication retries with the same version number.
                     LOG.error("Could not publish policy version {} after {} attempts; training continues", version, attempt, e);
@@ -225,6 +241,14 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                 LOG.warn("Publishing policy version {} failed (attempt {}): {}", version, attempt, e.getMessage());
                 Thread.sleep(200L * attempt);
             }
+        }
+    }
+
+    private boolean alreadyPublished(long version) {
+        try {
+            return weightLog.latest().map(u -> u.version() >= version).orElse(false);
+        } catch (IOException e) {
+            return false;
         }
     }
 
