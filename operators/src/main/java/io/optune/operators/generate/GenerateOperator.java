@@ -36,7 +36,6 @@ import org.apache.flink.util.OutputTag;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 
 /**
  * Step 3, generate. Input 1: prompts selected for regeneration; input 2: the broadcast stream of
@@ -134,11 +133,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         manager = NDManager.newBaseManager();
         version = -1;
         timerAt = -1;
-        Optional<PolicyUpdate> latest = weightLog.latest();
-        if (latest.isEmpty()) {
-            throw new IllegalStateException("the weight log has no policy yet: publish an initial (SFT) policy before starting the job");
-        }
-        load(latest.get());
+        load(weightLog.requireLatest());
         if (!buffer.isEmpty()) {
             scheduleFlush();
         }

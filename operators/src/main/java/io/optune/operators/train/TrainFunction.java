@@ -126,8 +126,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     @Override
     public void open(OpenContext openContext) throws Exception {
         manager = NDManager.newBaseManager();
-        PolicyUpdate latest = weightLog.latest().orElseThrow(() -> new IllegalStateException(
-                "the weight log has no policy yet: publish an initial (SFT) policy before starting the job"));
+        PolicyUpdate latest = weightLog.requireLatest();
         byte[] latestBytes = weightLog.read(latest.location());
         PolicySnapshot.Header header = PolicySnapshot.verify(latestBytes);
         tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());

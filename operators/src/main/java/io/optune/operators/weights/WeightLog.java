@@ -26,6 +26,12 @@ public interface WeightLog extends Serializable {
     /** All announced versions, oldest first. */
     List<PolicyUpdate> versions() throws IOException;
 
+    /** The newest announced version; fails clearly when nothing has been published yet. */
+    default PolicyUpdate requireLatest() throws IOException {
+        return latest().orElseThrow(() -> new IllegalStateException(
+                "the weight log has no policy yet: publish an initial (SFT) policy before starting the job"));
+    }
+
     /** The newest announced version, if any. */
     default Optional<PolicyUpdate> latest() throws IOException {
         List<PolicyUpdate> v = versions();
