@@ -21,6 +21,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 /**
@@ -61,6 +62,11 @@ public final class EmbeddedMain {
     }
 
     public static Summary run(Configuration conf) throws Exception {
+        return run(conf, UnaryOperator.identity());
+    }
+
+    /** As {@link #run(Configuration)}, with a hook to wrap the job's connections (tests inject faults). */
+    public static Summary run(Configuration conf, UnaryOperator<Connections> connections) throws Exception {
         long t0 = System.nanoTime();
         Path runDir = Path.of(conf.get(OptuneOptions.RUN_DIR)).toAbsolutePath();
         deleteRecursively(runDir); // each embedded run starts from scratch in its run directory
@@ -84,7 +90,7 @@ public final class EmbeddedMain {
             flink.setString("execution.checkpointing.savepoint-dir", runDir.resolve("savepoints").toUri().toString());
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
-        OptuneTopology.build(conf, Connections.fileSystem(env, conf, log, feedback, deadLetters));
+        OptuneTopology.build(conf, connections.apply(Connections.fileSystem(env, conf, log, feedback, deadLetters)));
         JobClient job = env.executeAsync("optune-embedded");
         say("job " + job.getJobID() + " started; state backend " + flink.getString("state.backend.type", "default")
                 + ", checkpoints every " + flink.getString("execution.checkpointing.interval", "(off)") + "; running for "
