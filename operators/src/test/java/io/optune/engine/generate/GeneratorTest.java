@@ -1,7 +1,6 @@
 package io.optune.engine.generate;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import io.optune.engine.EngineTestSupport;
 import io.optune.engine.InvalidInputException;
 import io.optune.engine.Rng;

@@ -8,7 +8,6 @@ import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.records.StoredPair;
-import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
 import org.junit.jupiter.api.Test;
 
