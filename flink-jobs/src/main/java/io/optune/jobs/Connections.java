@@ -2,6 +2,8 @@ package io.optune.jobs;
 
 import io.optune.connectors.builtin.BuiltinPromptSource;
 import io.optune.connectors.files.JsonLinesFeedback;
+import io.optune.connectors.kafka.KafkaPolicyUpdateSink;
+import io.optune.connectors.kafka.KafkaPromptSource;
 import io.optune.connectors.weights.FileSystemWeightLog;
 import io.optune.connectors.weights.PolicyUpdateSources;
 import io.optune.operators.records.DeadLetter;
@@ -12,7 +14,7 @@ import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.connector.sink2.Sink;
-import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.configuration.Configuration;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 
@@ -27,11 +29,19 @@ public record Connections(
         DataStream<MemoryUpdate> memoryFeedback,
         Sink<MemoryUpdate> memoryFeedbackSink,
         Sink<DeadLetter> deadLetterSink,
-        WeightLog weightLog) {
+        WeightLog weightLog,
+        Sink<PolicyUpdate> policyUpdateSink) {
+
+    /** The same connections with another prompt stream (tests inject faults here). */
+    public Connections withPrompts(DataStream<String> otherPrompts) {
+        return new Connections(otherPrompts, policyUpdates, memoryFeedback, memoryFeedbackSink, deadLetterSink, weightLog,
+                policyUpdateSink);
+    }
 
     /** File-system edges: weight log and feedback directories, the configured prompt source. */
-    public static Connections fileSystem(StreamExecutionEnvironment env, ReadableConfig conf, FileSystemWeightLog weightLog,
+    public static Connections fileSystem(StreamExecutionEnvironment env, Configuration conf, FileSystemWeightLog weightLog,
             String feedbackDir, String deadLetterDir) {
+        java.util.Properties kafka = JobConfig.kafkaProperties(conf);
         DataStream<String> prompts;
         switch (conf.get(OptuneOptions.SOURCE_TYPE)) {
             case BUILTIN:
@@ -45,6 +55,16 @@ public record Connections(
                         new IllegalArgumentException("optune.source.type JSONL needs optune.source.path"));
                 prompts = env.fromSource(JsonLinesFeedback.jsonLines(path, conf.get(OptuneOptions.SOURCE_WATCH_INTERVAL)),
                         WatermarkStrategy.noWatermarks(), "prompt-source");
+                break;
+            case KAFKA:
+                KafkaPromptSource.Builder kb = KafkaPromptSource.builder()
+                        .setBootstrapServers(conf.get(OptuneOptions.KAFKA_BOOTSTRAP))
+                        .setGroupId(conf.get(OptuneOptions.KAFKA_GROUP))
+                        .optStartingOffsets(conf.get(OptuneOptions.KAFKA_OFFSETS))
+                        .optProperties(kafka);
+                conf.getOptional(OptuneOptions.KAFKA_PROMPTS_TOPIC).ifPresent(kb::setTopics);
+                conf.getOptional(OptuneOptions.KAFKA_PROMPTS_PATTERN).ifPresent(p -> kb.setTopicPattern(java.util.regex.Pattern.compile(p)));
+                prompts = env.fromSource(kb.build(), WatermarkStrategy.noWatermarks(), "prompt-source");
                 break;
             default:
                 throw new IllegalArgumentException("unsupported source " + conf.get(OptuneOptions.SOURCE_TYPE));
@@ -66,7 +86,15 @@ public record Connections(
                 .map(line -> Json.read(line, MemoryUpdate.class), TypeInformation.of(MemoryUpdate.class))
                 .name("parse-memory-updates").uid(Uids.PARSE_MEMORY_UPDATES);
 
+        Sink<PolicyUpdate> updateSink = conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC)
+                .map(topic -> (Sink<PolicyUpdate>) KafkaPolicyUpdateSink.builder()
+                        .setBootstrapServers(conf.get(OptuneOptions.KAFKA_BOOTSTRAP))
+                        .setTopic(topic)
+                        .optDeliveryGuarantee(conf.get(OptuneOptions.KAFKA_UPDATES_GUARANTEE).guarantee())
+                        .optProperties(kafka)
+                        .build())
+                .orElse(null);
         return new Connections(prompts, updates, memory, JsonLinesFeedback.sink(feedbackDir),
-                JsonLinesFeedback.sink(deadLetterDir), weightLog);
+                JsonLinesFeedback.sink(deadLetterDir), weightLog, updateSink);
     }
 }

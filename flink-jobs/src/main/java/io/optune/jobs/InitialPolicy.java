@@ -29,11 +29,11 @@ public final class InitialPolicy {
             progress.accept("weight log already holds policy version " + latest.get().version() + "; continuing from it");
             return latest.get();
         }
-        if (conf.get(OptuneOptions.SOURCE_TYPE) != OptuneOptions.SourceType.BUILTIN) {
-            // The SFT warm start only knows the built-in task; other feeds bring their own policy.
+        if (conf.get(OptuneOptions.REWARD_MODEL) != OptuneOptions.RewardType.GOLD) {
+            // The SFT warm start knows only the built-in task, the one the gold verifier scores (its
+            // prompts may arrive from any source); other tasks bring their own initial policy.
             throw new IllegalStateException("the weight log at " + conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse("(run dir)")
-                    + " is empty: publish an initial policy snapshot (version 0) before running on a "
-                    + conf.get(OptuneOptions.SOURCE_TYPE) + " source");
+                    + " is empty: publish an initial policy snapshot (version 0) first");
         }
         CharTokenizer tokenizer = new CharTokenizer();
         PromptEncoder encoder = new PromptEncoder(tokenizer, conf.get(OptuneOptions.MAX_PROMPT_TOKENS));

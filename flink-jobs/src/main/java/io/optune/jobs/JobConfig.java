@@ -40,6 +40,17 @@ public final class JobConfig {
         return conf;
     }
 
+    /** The pass-through Kafka client properties ({@code optune.kafka.properties.*}, prefix removed). */
+    public static java.util.Properties kafkaProperties(Configuration conf) {
+        java.util.Properties p = new java.util.Properties();
+        conf.toMap().forEach((k, v) -> {
+            if (k.startsWith(OptuneOptions.KAFKA_PROPERTIES_PREFIX)) {
+                p.setProperty(k.substring(OptuneOptions.KAFKA_PROPERTIES_PREFIX.length()), v);
+            }
+        });
+        return p;
+    }
+
     static Map<String, String> readYaml(Path file) throws IOException {
         if (!Files.exists(file)) {
             throw new IOException("configuration file " + file.toAbsolutePath() + " does not exist");
@@ -68,7 +79,7 @@ public final class JobConfig {
         Map<String, org.apache.flink.configuration.ConfigOption<?>> known = new LinkedHashMap<>();
         OptuneOptions.all().forEach(o -> known.put(o.key(), o));
         for (String key : conf.keySet()) {
-            if (key.startsWith("optune.") && !known.containsKey(key)) {
+            if (key.startsWith("optune.") && !known.containsKey(key) && !key.startsWith(OptuneOptions.KAFKA_PROPERTIES_PREFIX)) {
                 throw new IllegalArgumentException("unknown option '" + key + "' (see conf/optune.yaml for the documented options)");
             }
         }
@@ -82,6 +93,15 @@ public final class JobConfig {
         double rho = conf.get(OptuneOptions.SELECT_RHO);
         if (rho < 0 || rho > 1) {
             throw new IllegalArgumentException("optune.select.rho must be in [0, 1], got " + rho);
+        }
+        if (conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.KAFKA
+                && (conf.getOptional(OptuneOptions.KAFKA_BOOTSTRAP).isEmpty()
+                        || conf.getOptional(OptuneOptions.KAFKA_PROMPTS_TOPIC).isEmpty() == conf.getOptional(OptuneOptions.KAFKA_PROMPTS_PATTERN).isEmpty())) {
+            throw new IllegalArgumentException("optune.source.type KAFKA needs optune.kafka.bootstrap-servers and either "
+                    + "optune.kafka.prompts.topic or optune.kafka.prompts.topic-pattern");
+        }
+        if (conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC).isPresent() && conf.getOptional(OptuneOptions.KAFKA_BOOTSTRAP).isEmpty()) {
+            throw new IllegalArgumentException("optune.kafka.updates.topic needs optune.kafka.bootstrap-servers");
         }
         if (conf.get(OptuneOptions.SAMPLES) < 2) {
             throw new IllegalArgumentException("optune.generate.samples-per-prompt must be >= 2 to form pairs");

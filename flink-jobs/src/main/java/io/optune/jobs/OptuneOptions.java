@@ -25,7 +25,9 @@ public final class OptuneOptions {
         /** The built-in task feed (a recurring prompt pool with new arrivals). */
         BUILTIN,
         /** JSON prompt records, one per line, from a file or directory. */
-        JSONL
+        JSONL,
+        /** JSON prompt records from a Kafka topic (optune.kafka.*). */
+        KAFKA
     }
 
     /** Which reward model scores responses. */
@@ -56,6 +58,55 @@ public final class OptuneOptions {
     public static final ConfigOption<Long> BUILTIN_COUNT = ConfigOptions.key("optune.source.builtin.count")
             .longType().noDefaultValue()
             .withDescription("Built-in feed: total records before the source ends (unset: unbounded).");
+
+    // ---- kafka ----
+    /** Prefix of pass-through Kafka client properties (security.protocol, sasl.*, ssl.*, ...). */
+    public static final String KAFKA_PROPERTIES_PREFIX = "optune.kafka.properties.";
+
+    public static final ConfigOption<String> KAFKA_BOOTSTRAP = ConfigOptions.key("optune.kafka.bootstrap-servers")
+            .stringType().noDefaultValue()
+            .withDescription("Kafka bootstrap servers for the prompt source and the policy-update topic. Extra client "
+                    + "properties go under optune.kafka.properties.<name> (never logged).");
+    public static final ConfigOption<String> KAFKA_PROMPTS_TOPIC = ConfigOptions.key("optune.kafka.prompts.topic")
+            .stringType().noDefaultValue()
+            .withDescription("KAFKA source: topic of JSON prompt records (or use optune.kafka.prompts.topic-pattern).");
+    public static final ConfigOption<String> KAFKA_PROMPTS_PATTERN = ConfigOptions.key("optune.kafka.prompts.topic-pattern")
+            .stringType().noDefaultValue()
+            .withDescription("KAFKA source: regular expression of prompt topics.");
+    public static final ConfigOption<String> KAFKA_GROUP = ConfigOptions.key("optune.kafka.prompts.group-id")
+            .stringType().defaultValue("optune")
+            .withDescription("KAFKA source: consumer group (offsets are checkpointed and also committed to it).");
+    public static final ConfigOption<io.optune.connectors.kafka.KafkaPromptSource.StartingOffsets> KAFKA_OFFSETS =
+            ConfigOptions.key("optune.kafka.prompts.starting-offsets")
+                    .enumType(io.optune.connectors.kafka.KafkaPromptSource.StartingOffsets.class)
+                    .defaultValue(io.optune.connectors.kafka.KafkaPromptSource.StartingOffsets.COMMITTED_OR_EARLIEST)
+                    .withDescription("KAFKA source: EARLIEST, LATEST or COMMITTED_OR_EARLIEST (for a new group).");
+    public static final ConfigOption<String> KAFKA_UPDATES_TOPIC = ConfigOptions.key("optune.kafka.updates.topic")
+            .stringType().noDefaultValue()
+            .withDescription("When set, every published PolicyUpdate is also written to this topic as JSON (key: version).");
+    /** Delivery of the policy-update topic (Flink's DeliveryGuarantee prints itself in another spelling). */
+    public enum UpdateDelivery {
+        EXACTLY_ONCE(org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE),
+        AT_LEAST_ONCE(org.apache.flink.connector.base.DeliveryGuarantee.AT_LEAST_ONCE),
+        NONE(org.apache.flink.connector.base.DeliveryGuarantee.NONE);
+
+        private final org.apache.flink.connector.base.DeliveryGuarantee guarantee;
+
+        UpdateDelivery(org.apache.flink.connector.base.DeliveryGuarantee guarantee) {
+            this.guarantee = guarantee;
+        }
+
+        public org.apache.flink.connector.base.DeliveryGuarantee guarantee() {
+            return guarantee;
+        }
+    }
+
+    public static final ConfigOption<UpdateDelivery> KAFKA_UPDATES_GUARANTEE =
+            ConfigOptions.key("optune.kafka.updates.delivery-guarantee")
+                    .enumType(UpdateDelivery.class)
+                    .defaultValue(UpdateDelivery.EXACTLY_ONCE)
+                    .withDescription("EXACTLY_ONCE (transactions committed with checkpoints; read with read_committed), "
+                            + "AT_LEAST_ONCE or NONE.");
 
     // ---- model ----
     public static final ConfigOption<Integer> MAX_PROMPT_TOKENS = ConfigOptions.key("optune.model.max-prompt-tokens")

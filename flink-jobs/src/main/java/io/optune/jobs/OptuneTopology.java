@@ -108,6 +108,10 @@ public final class OptuneTopology {
                         heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed), TypeInformation.of(PolicyUpdate.class))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
+        if (io.policyUpdateSink() != null) {
+            updates.sinkTo(io.policyUpdateSink()).name("policy-update-topic").uid(Uids.POLICY_UPDATE_SINK);
+        }
+
         DataStream<DeadLetter> deadLetters = prompts.getSideOutput(IngestFunction.DEAD_LETTERS)
                 .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
         deadLetters.sinkTo(io.deadLetterSink()).name("dead-letter-sink").uid(Uids.DEAD_LETTER_SINK);

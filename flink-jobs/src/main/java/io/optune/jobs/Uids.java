@@ -18,6 +18,7 @@ public final class Uids {
     public static final String PARSE_MEMORY_UPDATES = "parse-memory-updates";
     public static final String MEMORY_FEEDBACK_SINK = "memory-feedback-sink";
     public static final String DEAD_LETTER_SINK = "dead-letter-sink";
+    public static final String POLICY_UPDATE_SINK = "policy-update-topic";
 
     private Uids() {}
 }

@@ -51,9 +51,7 @@ class RecoveryITCase {
             "--optune.embedded.progress-interval", "10s",
             "--optune.train.held-out-size", "64",
             "--optune.train.publish-every", "10",
-        }), io -> new Connections(
-                io.prompts().map(new FailOnce()).returns(Types.STRING).name("inject-failure"),
-                io.policyUpdates(), io.memoryFeedback(), io.memoryFeedbackSink(), io.deadLetterSink(), io.weightLog()));
+        }), io -> io.withPrompts(io.prompts().map(new FailOnce()).returns(Types.STRING).name("inject-failure")));
 
         assertThat(FAILED).isTrue();
         List<PolicyUpdate> versions = s.versions();

@@ -1,0 +1,106 @@
+package io.optune.jobs;
+
+import ai.djl.ndarray.NDManager;
+import io.optune.connectors.weights.FileSystemWeightLog;
+import io.optune.engine.Json;
+import io.optune.engine.PromptEncoder;
+import io.optune.engine.Rng;
+import io.optune.engine.generate.Completion;
+import io.optune.engine.generate.Generator;
+import io.optune.engine.generate.SamplingConfig;
+import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.task.PromptFeed;
+import io.optune.engine.task.TaskPrompt;
+import io.optune.operators.records.PolicyUpdate;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A live feed end to end against a real (in-process KRaft) broker: prompts produced to a topic flow
+ * through the job, policy updates appear on the updates topic (exactly once, read committed) and in
+ * the weight log, and a separate consumer loads the newest announced snapshot and generates with it.
+ */
+class KafkaLoopITCase {
+    @TempDir
+    Path dir;
+
+    @Test
+    void promptsFromKafkaTrainThePolicyAndUpdatesArePublishedToKafka() throws Exception {
+        try (KafkaTestBroker broker = new KafkaTestBroker(dir.resolve("kafka"))) {
+            String prompts = "prompts-" + UUID.randomUUID();
+            String updates = "updates-" + UUID.randomUUID();
+            broker.createTopics(prompts, updates);
+            PromptFeed feed = new PromptFeed(5, 256, 0.05);
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(Map.of(
+                    "bootstrap.servers", broker.bootstrapServers(), "linger.ms", "5"),
+                    new StringSerializer(), new StringSerializer())) {
+                for (int i = 0; i < 6000; i++) {
+                    TaskPrompt p = feed.at(i);
+                    producer.send(new ProducerRecord<>(prompts, p.id(), Json.write(Map.of("id", p.id(), "text", p.text()))));
+                }
+                producer.send(new ProducerRecord<>(prompts, "bad", "{not json"));
+            }
+
+            EmbeddedMain.Summary s = EmbeddedMain.run(JobConfig.load(new String[] {
+                "--conf", "../conf/optune.yaml",
+                "--optune.embedded.run-dir", dir.resolve("run").toString(),
+                "--optune.embedded.duration", "30s",
+                "--optune.embedded.sft-steps", "200",
+                "--optune.train.held-out-size", "0",
+                "--optune.train.publish-every", "10",
+                "--optune.source.type", "KAFKA",
+                "--optune.kafka.bootstrap-servers", broker.bootstrapServers(),
+                "--optune.kafka.prompts.topic", prompts,
+                "--optune.kafka.prompts.starting-offsets", "EARLIEST",
+                "--optune.kafka.updates.topic", updates,
+                "--optune.kafka.properties.client.dns.lookup", "use_all_dns_ips",
+            }));
+            assertThat(s.promptsIn()).isPositive();
+            assertThat(s.deadLetters()).isEqualTo(1);
+            assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(2);
+
+            List<PolicyUpdate> seen = new ArrayList<>();
+            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(Map.of(
+                    "bootstrap.servers", broker.bootstrapServers(), "group.id", "reader-" + UUID.randomUUID(),
+                    "auto.offset.reset", "earliest", "isolation.level", "read_committed"),
+                    new StringDeserializer(), new StringDeserializer())) {
+                consumer.subscribe(List.of(updates));
+                long deadline = System.currentTimeMillis() + 20_000;
+                while (System.currentTimeMillis() < deadline && seen.size() < s.versionsEmitted()) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                        seen.add(FileSystemWeightLog.parse(r.value()));
+                    }
+                }
+            }
+            // Every version committed by the job's last checkpoint is on the topic, once, in order.
+            assertThat(seen).isNotEmpty();
+            assertThat(seen).extracting(PolicyUpdate::version).doesNotHaveDuplicates().isSorted();
+
+            PolicyUpdate newest = seen.get(seen.size() - 1);
+            FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(s.weightLog()).build();
+            try (NDManager m = NDManager.newBaseManager()) {
+                PolicySnapshot.Loaded loaded = PolicySnapshot.load(log.read(newest.location()), m, newest.sha256(), null);
+                PromptEncoder encoder = new PromptEncoder(loaded.tokenizer(), 24);
+                List<Completion> out = new Generator(loaded.model(), loaded.tokenizer().eosId(), loaded.tokenizer().padId())
+                        .generate(m, List.of(encoder.encodePrompt("rev abc=")), SamplingConfig.greedy(8), new Rng(1));
+                assertThat(out.get(0).tokens()).isNotEmpty();
+                loaded.model().close();
+            }
+        }
+    }
+}
