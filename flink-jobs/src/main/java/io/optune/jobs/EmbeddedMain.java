@@ -71,7 +71,7 @@ public final class EmbeddedMain {
         Files.createDirectories(runDir);
         String weightsPath = conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(runDir.resolve("weights").toUri().toString());
         String feedback = conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(runDir.resolve("feedback").toUri().toString());
-        String deadLetters = runDir.resolve("dead-letters").toUri().toString();
+        String deadLetters = conf.getOptional(OptuneOptions.DEAD_LETTER_PATH).orElse(runDir.resolve("dead-letters").toUri().toString());
         Path summaryPath = Path.of(conf.getOptional(OptuneOptions.SUMMARY_PATH).orElse(runDir.resolve("summary.json").toString()));
         Files.createDirectories(runDir.resolve("feedback"));
 

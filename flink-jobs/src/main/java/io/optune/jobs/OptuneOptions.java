@@ -226,6 +226,10 @@ public final class OptuneOptions {
             .durationType().defaultValue(Duration.ofMillis(500))
             .withDescription("How often the feedback source looks for committed files.");
 
+    public static final ConfigOption<String> DEAD_LETTER_PATH = ConfigOptions.key("optune.dead-letters.path")
+            .stringType().noDefaultValue()
+            .withDescription("Directory where dead-letter records are written as JSON lines. Embedded default: <run-dir>/dead-letters.");
+
     public static final ConfigOption<Long> SEED = ConfigOptions.key("optune.seed")
             .longType().defaultValue(1L)
             .withDescription("Seed of sampling, selection, the built-in feed and the SFT warm start.");

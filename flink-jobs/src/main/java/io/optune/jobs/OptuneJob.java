@@ -1,0 +1,60 @@
+package io.optune.jobs;
+
+import io.optune.connectors.weights.FileSystemWeightLog;
+import org.apache.flink.configuration.CheckpointingOptions;
+import org.apache.flink.configuration.Configuration;
+import org.apache.flink.core.fs.Path;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The job for a Flink cluster ({@code flink run -c io.optune.jobs.OptuneJob optune-flink-job.jar --conf optune.yaml}).
+ * The cluster's own configuration decides state backend, checkpoints and restarts; this main reads
+ * the job's options once, makes sure the weight log holds a policy, builds the topology and submits it.
+ */
+public final class OptuneJob {
+    private static final Logger LOG = LoggerFactory.getLogger(OptuneJob.class);
+
+    private OptuneJob() {}
+
+    public static void main(String[] args) throws Exception {
+        Configuration conf = JobConfig.load(args);
+        String weights = required(conf, OptuneOptions.WEIGHTS_PATH.key(), conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(null));
+        String feedback = required(conf, OptuneOptions.FEEDBACK_PATH.key(), conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(null));
+        String deadLetters = required(conf, OptuneOptions.DEAD_LETTER_PATH.key(), conf.getOptional(OptuneOptions.DEAD_LETTER_PATH).orElse(null));
+
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights)
+                .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN)).build();
+        log.initialize(); // fails here, with the path, when the store is not writable
+        new Path(feedback).getFileSystem().mkdirs(new Path(feedback));
+        InitialPolicy.ensure(conf, log, LOG::info);
+
+        // Flink keys given to the job (file or command line) override the cluster's, where it allows that.
+        Configuration flink = new Configuration();
+        conf.toMap().forEach((k, v) -> {
+            if (!k.startsWith("optune.")) {
+                flink.setString(k, v);
+            }
+        });
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
+        if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
+            // The memory feedback commits on checkpoints and recovery starts from them.
+            throw new IllegalStateException("checkpointing is off: set execution.checkpointing.interval (see conf/flink/config.yaml)");
+        }
+        if (env.getConfiguration().getOptional(CheckpointingOptions.CHECKPOINTS_DIRECTORY).isEmpty()) {
+            // Without it checkpoints go to the JobManager's memory, which caps state far below the trainer's.
+            throw new IllegalStateException("set execution.checkpointing.dir (durable storage such as s3://...): the trainer's "
+                    + "checkpointed state is several MB (see conf/flink/config.yaml)");
+        }
+        OptuneTopology.build(conf, Connections.fileSystem(env, conf, log, feedback, deadLetters));
+        env.execute(conf.getString("pipeline.name", "optune"));
+    }
+
+    private static String required(Configuration conf, String key, String value) {
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException(key + " is required on a cluster (a path every TaskManager can reach, e.g. s3://...)");
+        }
+        return value;
+    }
+}
