@@ -30,6 +30,7 @@ public final class JobConfig {
         if (file != null) {
             values.putAll(readYaml(Path.of(file)));
         }
+        values.putAll(kafkaPropertiesFromEnvironment(System.getenv()));
         cli.toMap().forEach((k, v) -> {
             if (!k.equals("conf")) {
                 values.put(k, v);
@@ -38,6 +39,24 @@ public final class JobConfig {
         Configuration conf = Configuration.fromMap(values);
         validate(conf);
         return conf;
+    }
+
+    /** Environment prefix of Kafka client properties (secrets mounted as environment variables). */
+    public static final String KAFKA_ENV_PREFIX = "OPTUNE_KAFKA_PROPERTY_";
+
+    /**
+     * {@code OPTUNE_KAFKA_PROPERTY_SASL_JAAS_CONFIG=...} becomes {@code optune.kafka.properties.sasl.jaas.config}:
+     * credentials come from a Kubernetes Secret without appearing in arguments or configuration files.
+     */
+    static Map<String, String> kafkaPropertiesFromEnvironment(Map<String, String> env) {
+        Map<String, String> out = new LinkedHashMap<>();
+        env.forEach((k, v) -> {
+            if (k.startsWith(KAFKA_ENV_PREFIX) && k.length() > KAFKA_ENV_PREFIX.length()) {
+                String name = k.substring(KAFKA_ENV_PREFIX.length()).toLowerCase(java.util.Locale.ROOT).replace('_', '.');
+                out.put(OptuneOptions.KAFKA_PROPERTIES_PREFIX + name, v);
+            }
+        });
+        return out;
     }
 
     /** The pass-through Kafka client properties ({@code optune.kafka.properties.*}, prefix removed). */

@@ -39,6 +39,16 @@ class OptuneOptionsTest {
     }
 
     @Test
+    void kafkaCredentialsComeFromTheEnvironment() {
+        Map<String, String> props = JobConfig.kafkaPropertiesFromEnvironment(Map.of(
+                "OPTUNE_KAFKA_PROPERTY_SASL_JAAS_CONFIG", "secret", "OPTUNE_KAFKA_PROPERTY_SECURITY_PROTOCOL", "SASL_SSL", "PATH", "/bin"));
+        assertThat(props).containsOnly(Map.entry("optune.kafka.properties.sasl.jaas.config", "secret"),
+                Map.entry("optune.kafka.properties.security.protocol", "SASL_SSL"));
+        assertThat(JobConfig.kafkaProperties(Configuration.fromMap(props)))
+                .containsEntry("sasl.jaas.config", "secret").containsEntry("security.protocol", "SASL_SSL");
+    }
+
+    @Test
     void commandLineOverridesTheFileAndTyposAreRefused() throws Exception {
         Configuration c = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "0.25"});
         assertThat(c.get(OptuneOptions.SELECT_RHO)).isEqualTo(0.25);
