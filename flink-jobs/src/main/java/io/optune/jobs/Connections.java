@@ -38,6 +38,22 @@ public record Connections(
                 policyUpdateSink);
     }
 
+    /**
+     * Fails fast, with a clear message, when the configured Kafka broker is unreachable, refuses the
+     * credentials or lacks a topic the job needs (topic patterns are not checked).
+     */
+    public static void preflight(Configuration conf) {
+        java.util.List<String> topics = new java.util.ArrayList<>();
+        if (conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.KAFKA) {
+            conf.getOptional(OptuneOptions.KAFKA_PROMPTS_TOPIC).ifPresent(topics::add);
+        }
+        conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC).ifPresent(topics::add);
+        if (!topics.isEmpty() || conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.KAFKA) {
+            io.optune.connectors.kafka.KafkaPreflight.check(conf.get(OptuneOptions.KAFKA_BOOTSTRAP), topics,
+                    JobConfig.kafkaProperties(conf), java.time.Duration.ofSeconds(15));
+        }
+    }
+
     /** File-system edges: weight log and feedback directories, the configured prompt source. */
     public static Connections fileSystem(StreamExecutionEnvironment env, Configuration conf, FileSystemWeightLog weightLog,
             String feedbackDir, String deadLetterDir) {

@@ -66,6 +66,7 @@ public final class EmbeddedMain {
     /** As {@link #run(Configuration)}, with a hook to wrap the job's connections (tests inject faults). */
     public static Summary run(Configuration conf, UnaryOperator<Connections> connections) throws Exception {
         long t0 = System.nanoTime();
+        Connections.preflight(conf);
         Path runDir = Path.of(conf.get(OptuneOptions.RUN_DIR)).toAbsolutePath();
         deleteRecursively(runDir); // each embedded run starts from scratch in its run directory
         Files.createDirectories(runDir);

@@ -20,6 +20,7 @@ public final class OptuneJob {
 
     public static void main(String[] args) throws Exception {
         Configuration conf = JobConfig.load(args);
+        Connections.preflight(conf);
         String weights = required(conf, OptuneOptions.WEIGHTS_PATH.key(), conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(null));
         String feedback = required(conf, OptuneOptions.FEEDBACK_PATH.key(), conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(null));
         String deadLetters = required(conf, OptuneOptions.DEAD_LETTER_PATH.key(), conf.getOptional(OptuneOptions.DEAD_LETTER_PATH).orElse(null));
