@@ -9,6 +9,7 @@ import io.optune.connectors.weights.PolicyUpdateSources;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.records.PreferencePair;
 import io.optune.engine.Json;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
@@ -30,12 +31,13 @@ public record Connections(
         Sink<MemoryUpdate> memoryFeedbackSink,
         Sink<DeadLetter> deadLetterSink,
         WeightLog weightLog,
-        Sink<PolicyUpdate> policyUpdateSink) {
+        Sink<PolicyUpdate> policyUpdateSink,
+        Sink<PreferencePair> pairAuditSink) {
 
     /** The same connections with another prompt stream (tests inject faults here). */
     public Connections withPrompts(DataStream<String> otherPrompts) {
         return new Connections(otherPrompts, policyUpdates, memoryFeedback, memoryFeedbackSink, deadLetterSink, weightLog,
-                policyUpdateSink);
+                policyUpdateSink, pairAuditSink);
     }
 
     /**
@@ -110,7 +112,10 @@ public record Connections(
                         .optProperties(kafka)
                         .build())
                 .orElse(null);
+        Sink<PreferencePair> pairSink = conf.getOptional(OptuneOptions.PAIRS_AUDIT_PATH)
+                .map(path -> (Sink<PreferencePair>) JsonLinesFeedback.<PreferencePair>sink(path))
+                .orElse(null);
         return new Connections(prompts, updates, memory, JsonLinesFeedback.sink(feedbackDir),
-                JsonLinesFeedback.sink(deadLetterDir), weightLog, updateSink);
+                JsonLinesFeedback.sink(deadLetterDir), weightLog, updateSink, pairSink);
     }
 }

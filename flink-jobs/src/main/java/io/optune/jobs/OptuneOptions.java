@@ -226,6 +226,10 @@ public final class OptuneOptions {
             .durationType().defaultValue(Duration.ofMillis(500))
             .withDescription("How often the feedback source looks for committed files.");
 
+    public static final ConfigOption<String> PAIRS_AUDIT_PATH = ConfigOptions.key("optune.pairs.audit-path")
+            .stringType().noDefaultValue()
+            .withDescription("When set, every training pair (fresh and reused) is also written here as JSON lines, for audits.");
+
     public static final ConfigOption<String> DEAD_LETTER_PATH = ConfigOptions.key("optune.dead-letters.path")
             .stringType().noDefaultValue()
             .withDescription("Directory where dead-letter records are written as JSON lines. Embedded default: <run-dir>/dead-letters.");

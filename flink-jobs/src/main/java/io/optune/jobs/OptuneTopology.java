@@ -88,6 +88,9 @@ public final class OptuneTopology {
                 .sinkTo(io.memoryFeedbackSink()).name("memory-feedback-sink").uid(Uids.MEMORY_FEEDBACK_SINK);
 
         DataStream<PreferencePair> pairs = freshPairs.union(requests.getSideOutput(SelectFunction.REUSED_PAIRS));
+        if (io.pairAuditSink() != null) {
+            pairs.sinkTo(io.pairAuditSink()).name("pair-audit-sink").uid(Uids.PAIR_AUDIT_SINK);
+        }
 
         // 6. batch: size- and time-triggered training batches (checkpointed buffer)
         SingleOutputStreamOperator<PreferenceBatch> batches = pairs

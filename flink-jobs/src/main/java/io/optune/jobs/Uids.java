@@ -19,6 +19,7 @@ public final class Uids {
     public static final String MEMORY_FEEDBACK_SINK = "memory-feedback-sink";
     public static final String DEAD_LETTER_SINK = "dead-letter-sink";
     public static final String POLICY_UPDATE_SINK = "policy-update-topic";
+    public static final String PAIR_AUDIT_SINK = "pair-audit-sink";
 
     private Uids() {}
 }

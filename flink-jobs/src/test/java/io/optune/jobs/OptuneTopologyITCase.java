@@ -35,7 +35,8 @@ class OptuneTopologyITCase {
 
     @Test
     void optuneLoopPublishesVersionsThatReachTheGeneratorsAndLearns() throws Exception {
-        EmbeddedMain.Summary s = EmbeddedMain.run(config());
+        Path audit = dir.resolve("pairs");
+        EmbeddedMain.Summary s = EmbeddedMain.run(config("--optune.pairs.audit-path", audit.toUri().toString()));
         assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(3);
         // Version 0 is loaded at start; every later load came through the broadcast feedback edge.
         assertThat(s.generatorVersionLoads()).isGreaterThanOrEqualTo(4);
@@ -49,6 +50,17 @@ class OptuneTopologyITCase {
             assertThat(s.versions().get(i).version()).isEqualTo(s.versions().get(i - 1).version() + 1);
         }
         assertThat(Files.readString(dir.resolve("run").resolve("summary.json"))).contains("\"finalHeldOutReward\"");
+        // The audit sink committed pairs, fresh and reused, as JSON lines.
+        try (var files = Files.list(audit)) {
+            String lines = files.filter(f -> !f.getFileName().toString().startsWith(".")).map(f -> {
+                try {
+                    return Files.readString(f);
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }).reduce("", String::concat);
+            assertThat(lines).contains("\"fresh\":true").contains("\"fresh\":false").contains("\"chosen\"");
+        }
     }
 
     @Test

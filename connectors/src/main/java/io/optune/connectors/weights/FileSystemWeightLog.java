@@ -25,6 +25,7 @@ import java.util.UUID;
  * <pre>
  *   snapshots/policy-v000000000007.safetensors   the snapshot (PolicySnapshot format)
  *   announcements/v000000000007.json             its PolicyUpdate, written once the snapshot is in place
+ *   manifest.json                                 every announced version (version, step, location, sha256), newest last
  * </pre>
  *
  * Both files are written under a hidden temporary name and renamed into place, so readers (and
@@ -37,6 +38,7 @@ public final class FileSystemWeightLog implements WeightLog {
 
     public static final String SNAPSHOTS = "snapshots";
     public static final String ANNOUNCEMENTS = "announcements";
+    public static final String MANIFEST = "manifest.json";
 
     private final String basePath;
     private final int retainVersions;
@@ -122,6 +124,12 @@ public final class FileSystemWeightLog implements WeightLog {
                 Hashing.sha256(snapshot), update.publishedAt(), update.loss(), update.margin(), update.kl(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
+        try {
+            writeManifest(fs);
+        } catch (IOException e) {
+            // The announcement is the commit point; the manifest is a convenience for readers.
+            LOG.warn("Could not update the manifest in {}: {}", basePath, e.getMessage());
+        }
         if (retainVersions > 0) {
             try {
                 prune(fs);
@@ -143,6 +151,22 @@ public final class FileSystemWeightLog implements WeightLog {
             fs.delete(tmp, false);
             throw new IOException("could not move " + tmp + " to " + target);
         }
+    }
+
+    /** Rewrites {@code manifest.json} from the announcements (atomically, like every other file here). */
+    private void writeManifest(FileSystem fs) throws IOException {
+        List<java.util.Map<String, Object>> entries = new ArrayList<>();
+        for (PolicyUpdate u : versions()) {
+            java.util.Map<String, Object> e = new java.util.LinkedHashMap<>();
+            e.put("version", u.version());
+            e.put("step", u.step());
+            e.put("location", u.location());
+            e.put("sha256", u.sha256());
+            e.put("publishedAt", u.publishedAt());
+            entries.add(e);
+        }
+        writeAtomically(fs, new Path(basePath, MANIFEST), Json.write(java.util.Map.of("format", "optune-weight-log", "versions", entries))
+                .getBytes(StandardCharsets.UTF_8));
     }
 
     private void prune(FileSystem fs) throws IOException {

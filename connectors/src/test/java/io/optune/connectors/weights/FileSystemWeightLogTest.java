@@ -38,8 +38,12 @@ class FileSystemWeightLogTest {
         // No temporary files are left behind, and nothing visible is hidden-named.
         try (Stream<Path> files = Files.walk(dir)) {
             assertThat(files.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
-                    .noneMatch(n -> n.startsWith(".")).hasSize(6);
+                    .noneMatch(n -> n.startsWith(".")).hasSize(7);
         }
+        // The manifest lists every version, oldest first, with its location and checksum.
+        var manifest = io.optune.engine.Json.readMap(Files.readString(dir.resolve(FileSystemWeightLog.MANIFEST)));
+        assertThat((java.util.List<?>) manifest.get("versions")).hasSize(3);
+        assertThat(Files.readString(dir.resolve(FileSystemWeightLog.MANIFEST))).contains(latest.sha256());
     }
 
     @Test
