@@ -89,10 +89,20 @@ public record Connections(
         }
         prompts = ((org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator<String>) prompts).uid(Uids.PROMPT_SOURCE);
 
-        DataStream<PolicyUpdate> updates = env.fromSource(
-                        PolicyUpdateSources.announcements(weightLog, conf.get(OptuneOptions.WEIGHTS_POLL)),
-                        WatermarkStrategy.noWatermarks(), "policy-update-source")
-                .uid(Uids.POLICY_UPDATE_SOURCE)
+        boolean fromTopic = conf.get(OptuneOptions.KAFKA_UPDATES_FEEDBACK) && conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC).isPresent();
+        DataStream<PolicyUpdate> updates = (fromTopic
+                        ? env.fromSource(KafkaPromptSource.builder()
+                                        .setBootstrapServers(conf.get(OptuneOptions.KAFKA_BOOTSTRAP))
+                                        .setTopics(conf.get(OptuneOptions.KAFKA_UPDATES_TOPIC))
+                                        .setGroupId(conf.get(OptuneOptions.KAFKA_GROUP) + "-policy-updates")
+                                        .optStartingOffsets(KafkaPromptSource.StartingOffsets.EARLIEST)
+                                        .optProperties(kafka)
+                                        .optReadCommitted()
+                                        .build(),
+                                WatermarkStrategy.noWatermarks(), "policy-update-source")
+                        : env.fromSource(PolicyUpdateSources.announcements(weightLog, conf.get(OptuneOptions.WEIGHTS_POLL)),
+                                WatermarkStrategy.noWatermarks(), "policy-update-source"))
+                .uid(fromTopic ? Uids.POLICY_UPDATE_TOPIC_SOURCE : Uids.POLICY_UPDATE_SOURCE)
                 .setParallelism(1)
                 .map(FileSystemWeightLog::parse, TypeInformation.of(PolicyUpdate.class))
                 .name("parse-policy-updates").uid(Uids.PARSE_POLICY_UPDATES).setParallelism(1);

@@ -84,6 +84,11 @@ public final class OptuneOptions {
     public static final ConfigOption<String> KAFKA_UPDATES_TOPIC = ConfigOptions.key("optune.kafka.updates.topic")
             .stringType().noDefaultValue()
             .withDescription("When set, every published PolicyUpdate is also written to this topic as JSON (key: version).");
+    public static final ConfigOption<Boolean> KAFKA_UPDATES_FEEDBACK = ConfigOptions.key("optune.kafka.updates.feedback")
+            .booleanType().defaultValue(false)
+            .withDescription("When true (and optune.kafka.updates.topic is set), the generators follow new versions by reading "
+                    + "the updates topic back (read committed) instead of the weight log's announcements.");
+
     /** Delivery of the policy-update topic (Flink's DeliveryGuarantee prints itself in another spelling). */
     public enum UpdateDelivery {
         EXACTLY_ONCE(org.apache.flink.connector.base.DeliveryGuarantee.EXACTLY_ONCE),

@@ -13,6 +13,7 @@ public final class Uids {
     public static final String BATCH = "batch";
     public static final String TRAIN = "train";
     public static final String POLICY_UPDATE_SOURCE = "policy-updates";
+    public static final String POLICY_UPDATE_TOPIC_SOURCE = "policy-updates-from-topic";
     public static final String PARSE_POLICY_UPDATES = "parse-policy-updates";
     public static final String MEMORY_FEEDBACK_SOURCE = "memory-feedback-source";
     public static final String PARSE_MEMORY_UPDATES = "parse-memory-updates";

@@ -68,11 +68,14 @@ class KafkaLoopITCase {
                 "--optune.kafka.prompts.topic", prompts,
                 "--optune.kafka.prompts.starting-offsets", "EARLIEST",
                 "--optune.kafka.updates.topic", updates,
+                "--optune.kafka.updates.feedback", "true",
                 "--optune.kafka.properties.client.dns.lookup", "use_all_dns_ips",
             }));
             assertThat(s.promptsIn()).isPositive();
             assertThat(s.deadLetters()).isEqualTo(1);
             assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(2);
+            // The generators followed the versions through the topic (version 0 is loaded at start).
+            assertThat(s.generatorVersionLoads()).isGreaterThanOrEqualTo(2);
 
             List<PolicyUpdate> seen = new ArrayList<>();
             try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(Map.of(

@@ -10,7 +10,8 @@ import java.util.Properties;
 import java.util.regex.Pattern;
 
 /**
- * JSON prompt records from Kafka (record values, UTF-8), for a live feed:
+ * JSON records (values, UTF-8) from Kafka: the live prompt feed, or the policy-update topic read back as
+ * the generators' feedback. For the prompt feed:
  *
  * <pre>{@code
  * KafkaSource<String> prompts = KafkaPromptSource.builder()
@@ -77,6 +78,12 @@ public final class KafkaPromptSource {
         /** Extra consumer properties (security.protocol, sasl.*, ssl.*, ...). */
         public Builder optProperties(Properties extra) {
             this.properties.putAll(extra);
+            return this;
+        }
+
+        /** Reads only committed records (for topics written by transactional, exactly-once producers). */
+        public Builder optReadCommitted() {
+            this.properties.setProperty("isolation.level", "read_committed");
             return this;
         }
 
