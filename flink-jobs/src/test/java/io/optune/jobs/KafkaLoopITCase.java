@@ -56,9 +56,7 @@ class KafkaLoopITCase {
                 producer.send(new ProducerRecord<>(prompts, "bad", "{not json"));
             }
 
-            EmbeddedMain.Summary s = EmbeddedMain.run(JobConfig.load(new String[] {
-                "--conf", "../conf/optune.yaml",
-                "--optune.embedded.run-dir", dir.resolve("run").toString(),
+            EmbeddedMain.Summary s = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run"),
                 "--optune.embedded.duration", "30s",
                 "--optune.embedded.sft-steps", "200",
                 "--optune.train.held-out-size", "0",
@@ -69,8 +67,7 @@ class KafkaLoopITCase {
                 "--optune.kafka.prompts.starting-offsets", "EARLIEST",
                 "--optune.kafka.updates.topic", updates,
                 "--optune.kafka.updates.feedback", "true",
-                "--optune.kafka.properties.client.dns.lookup", "use_all_dns_ips",
-            }));
+                "--optune.kafka.properties.client.dns.lookup", "use_all_dns_ips"));
             assertThat(s.promptsIn()).isPositive();
             assertThat(s.deadLetters()).isEqualTo(1);
             assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(2);

@@ -29,10 +29,9 @@ class KafkaPreflightITCase {
                     .isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining("topic 'absent' does not exist");
             // The whole job refuses to start on a missing topic, before any training.
-            assertThatThrownBy(() -> EmbeddedMain.run(JobConfig.load(new String[] {
-                "--conf", "../conf/optune.yaml", "--optune.embedded.run-dir", dir.resolve("run").toString(),
+            assertThatThrownBy(() -> EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run"),
                 "--optune.source.type", "KAFKA", "--optune.kafka.bootstrap-servers", broker.bootstrapServers(),
-                "--optune.kafka.prompts.topic", "nope"})))
+                "--optune.kafka.prompts.topic", "nope")))
                     .hasMessageContaining("topic 'nope' does not exist");
         }
         int closedPort;

@@ -19,8 +19,6 @@ class OptuneTopologyITCase {
 
     private Configuration config(String... overrides) throws Exception {
         String[] base = {
-            "--conf", "../conf/optune.yaml",
-            "--optune.embedded.run-dir", dir.resolve("run").toString(),
             "--optune.embedded.duration", "45s",
             "--optune.embedded.sft-steps", "300",
             "--optune.embedded.progress-interval", "10s",
@@ -30,7 +28,7 @@ class OptuneTopologyITCase {
         String[] all = new String[base.length + overrides.length];
         System.arraycopy(base, 0, all, 0, base.length);
         System.arraycopy(overrides, 0, all, base.length, overrides.length);
-        return JobConfig.load(all);
+        return EmbeddedRuns.config(dir.resolve("run"), all);
     }
 
     @Test

@@ -43,15 +43,12 @@ class RecoveryITCase {
     void theLoopResumesFromACheckpointAfterAFailureWithUniqueIncreasingVersions() throws Exception {
         SEEN.set(0);
         FAILED.set(false);
-        EmbeddedMain.Summary s = EmbeddedMain.run(JobConfig.load(new String[] {
-            "--conf", "../conf/optune.yaml",
-            "--optune.embedded.run-dir", dir.resolve("run").toString(),
+        EmbeddedMain.Summary s = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run"),
             "--optune.embedded.duration", "45s",
             "--optune.embedded.sft-steps", "300",
             "--optune.embedded.progress-interval", "10s",
             "--optune.train.held-out-size", "64",
-            "--optune.train.publish-every", "10",
-        }), io -> io.withPrompts(io.prompts().map(new FailOnce()).returns(Types.STRING).name("inject-failure")));
+            "--optune.train.publish-every", "10"), io -> io.withPrompts(io.prompts().map(new FailOnce()).returns(Types.STRING).name("inject-failure")));
 
         assertThat(FAILED).isTrue();
         List<PolicyUpdate> versions = s.versions();

@@ -18,21 +18,16 @@ class SavepointResumeITCase {
     @Test
     void resumesFromASavepointWithChangedParallelismAndTuning() throws Exception {
         String weights = dir.resolve("weights").toUri().toString();
-        EmbeddedMain.Summary first = EmbeddedMain.run(JobConfig.load(new String[] {
-            "--conf", "../conf/optune.yaml",
-            "--optune.embedded.run-dir", dir.resolve("run1").toString(),
+        EmbeddedMain.Summary first = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run1"),
             "--optune.weights.path", weights,
             "--optune.embedded.duration", "25s",
             "--optune.embedded.sft-steps", "200",
             "--optune.train.held-out-size", "32",
-            "--optune.train.publish-every", "10",
-        }));
+            "--optune.train.publish-every", "10"));
         assertThat(first.savepoint()).isNotNull();
         assertThat(first.versionsEmitted()).isPositive();
 
-        EmbeddedMain.Summary second = EmbeddedMain.run(JobConfig.load(new String[] {
-            "--conf", "../conf/optune.yaml",
-            "--optune.embedded.run-dir", dir.resolve("run2").toString(),
+        EmbeddedMain.Summary second = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run2"),
             "--optune.weights.path", weights,
             "--execution.state-recovery.path", first.savepoint(),
             "--parallelism.default", "2",
@@ -42,8 +37,7 @@ class SavepointResumeITCase {
             "--optune.batch.size", "8",
             "--optune.embedded.duration", "25s",
             "--optune.train.held-out-size", "32",
-            "--optune.train.publish-every", "10",
-        }));
+            "--optune.train.publish-every", "10"));
         // Versions continue after the first job's, and the trainer continues from its saved step. The
         // first job may still publish a version or two after its savepoint (a partial batch flushed by a
         // timer while stopping); the resumed trainer redoes those steps under new version numbers.
