@@ -10,6 +10,7 @@ import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PreferencePair;
+import io.optune.operators.records.PromptOutcome;
 import io.optune.engine.Json;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
@@ -22,7 +23,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 /**
  * The job's edges to the outside world, passed into {@link OptuneTopology#build} so tests (and later
  * deployments) can swap them: the raw prompt records, the policy-update feedback, the memory
- * feedback (source and sink), the dead-letter sink and the weight log.
+ * feedback (source and sink), the dead-letter sink and the weight log; optionally the policy-update
+ * topic, the pair audit and the prompt ledger (null when not configured).
  */
 public record Connections(
         DataStream<String> prompts,
@@ -32,12 +34,13 @@ public record Connections(
         Sink<DeadLetter> deadLetterSink,
         WeightLog weightLog,
         Sink<PolicyUpdate> policyUpdateSink,
-        Sink<PreferencePair> pairAuditSink) {
+        Sink<PreferencePair> pairAuditSink,
+        Sink<PromptOutcome> ledgerSink) {
 
     /** The same connections with another prompt stream (tests inject faults here). */
     public Connections withPrompts(DataStream<String> otherPrompts) {
         return new Connections(otherPrompts, policyUpdates, memoryFeedback, memoryFeedbackSink, deadLetterSink, weightLog,
-                policyUpdateSink, pairAuditSink);
+                policyUpdateSink, pairAuditSink, ledgerSink);
     }
 
     /**
@@ -125,7 +128,10 @@ public record Connections(
         Sink<PreferencePair> pairSink = conf.getOptional(OptuneOptions.PAIRS_AUDIT_PATH)
                 .map(path -> (Sink<PreferencePair>) JsonLinesFeedback.<PreferencePair>sink(path))
                 .orElse(null);
+        Sink<PromptOutcome> ledgerSink = conf.getOptional(OptuneOptions.LEDGER_PATH)
+                .map(path -> (Sink<PromptOutcome>) JsonLinesFeedback.<PromptOutcome>sink(path))
+                .orElse(null);
         return new Connections(prompts, updates, memory, JsonLinesFeedback.sink(feedbackDir),
-                JsonLinesFeedback.sink(deadLetterDir), weightLog, updateSink, pairSink);
+                JsonLinesFeedback.sink(deadLetterDir), weightLog, updateSink, pairSink, ledgerSink);
     }
 }

@@ -131,6 +131,10 @@ public final class OptuneOptions {
     public static final ConfigOption<Integer> SELECT_WINDOW = ConfigOptions.key("optune.select.window-size")
             .intType().defaultValue(1024)
             .withDescription("Recent stored scores per select subtask that a prompt is ranked against.");
+    public static final ConfigOption<Duration> SELECT_IN_FLIGHT_TIMEOUT = ConfigOptions.key("optune.select.in-flight-timeout")
+            .durationType().defaultValue(Duration.ofSeconds(30))
+            .withDescription("A known prompt arriving while its regeneration is in flight reuses its stored pair; after this "
+                    + "long without the memory update (e.g. the generation was dead-lettered) it may be regenerated again.");
     public static final ConfigOption<Duration> SELECT_TTL = ConfigOptions.key("optune.select.state-ttl")
             .durationType().defaultValue(Duration.ofDays(7))
             .withDescription("Response memory of a prompt not seen for this long expires (0 disables expiry).");
@@ -235,6 +239,12 @@ public final class OptuneOptions {
             .stringType().noDefaultValue()
             .withDescription("When set, every training pair (fresh and reused) is also written here as JSON lines, for audits.");
 
+    public static final ConfigOption<String> LEDGER_PATH = ConfigOptions.key("optune.ledger.path")
+            .stringType().noDefaultValue()
+            .withDescription("When set, the prompt ledger is written here as JSON lines (exactly once): one outcome per prompt "
+                    + "arrival (TRAINED, SKIPPED or DEAD_LETTERED, with the reason), keyed by the record's request_id. "
+                    + "Embedded default: <run-dir>/ledger.");
+
     public static final ConfigOption<String> DEAD_LETTER_PATH = ConfigOptions.key("optune.dead-letters.path")
             .stringType().noDefaultValue()
             .withDescription("Directory where dead-letter records are written as JSON lines. Embedded default: <run-dir>/dead-letters.");
@@ -250,6 +260,24 @@ public final class OptuneOptions {
     public static final ConfigOption<Duration> DURATION = ConfigOptions.key("optune.embedded.duration")
             .durationType().defaultValue(Duration.ofMinutes(5))
             .withDescription("Embedded run: how long the job runs before it is stopped with a savepoint.");
+    /** How the embedded run ends. */
+    public enum StopMode {
+        /** Stop with a savepoint (resume with execution.state-recovery.path). */
+        SAVEPOINT,
+        /** Cancel, keeping the retained checkpoints, as a lost JobManager would leave them. */
+        CANCEL
+    }
+
+    public static final ConfigOption<StopMode> STOP_MODE = ConfigOptions.key("optune.embedded.stop-mode")
+            .enumType(StopMode.class).defaultValue(StopMode.SAVEPOINT)
+            .withDescription("Embedded run: SAVEPOINT stops with a savepoint; CANCEL cancels and leaves the retained "
+                    + "checkpoints (the summary names the newest) for a new job to resume from.");
+    public static final ConfigOption<Integer> ENGINE_THREADS = ConfigOptions.key("optune.embedded.engine-threads")
+            .intType().defaultValue(1)
+            .withDescription("Embedded run: PyTorch intra-op threads while the job runs (the SFT warm start keeps DJL's "
+                    + "default). The pool is per process and the generator and trainer run at once, so 1 avoids "
+                    + "oversubscribing small machines; 0 keeps DJL's default. On a cluster set ai.djl.pytorch.num_threads "
+                    + "in env.java.opts.taskmanager instead.");
     public static final ConfigOption<Integer> SFT_STEPS = ConfigOptions.key("optune.embedded.sft-steps")
             .intType().defaultValue(1500)
             .withDescription("Embedded run: steps of the SFT warm start that makes the initial policy.");

@@ -16,6 +16,7 @@ import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PreferenceBatch;
 import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.Prompt;
+import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.score.RewardModelFactory;
 import io.optune.operators.score.ScoreFunction;
@@ -40,7 +41,8 @@ public final class OptuneTopology {
             DataStream<PolicyUpdate> policyUpdates,
             DataStream<PreferencePair> pairs,
             DataStream<Generation> generations,
-            DataStream<DeadLetter> deadLetters) {}
+            DataStream<DeadLetter> deadLetters,
+            DataStream<PromptOutcome> ledger) {}
 
     public static Streams build(ReadableConfig conf, Connections io) {
         int maxPromptTokens = conf.get(OptuneOptions.MAX_PROMPT_TOKENS);
@@ -59,7 +61,8 @@ public final class OptuneTopology {
                 .process(new SelectFunction(conf.get(OptuneOptions.SELECT_STRATEGY), conf.get(OptuneOptions.SELECT_RHO),
                         conf.get(OptuneOptions.SELECT_SCORE_BASIS), conf.get(OptuneOptions.MIN_GAP),
                         conf.get(OptuneOptions.WEIGHTING), conf.get(OptuneOptions.BETA2),
-                        conf.get(OptuneOptions.SELECT_WINDOW), conf.get(OptuneOptions.SELECT_TTL), seed),
+                        conf.get(OptuneOptions.SELECT_WINDOW), conf.get(OptuneOptions.SELECT_TTL),
+                        conf.get(OptuneOptions.SELECT_IN_FLIGHT_TIMEOUT), seed),
                         TypeInformation.of(GenerationRequest.class))
                 .name("select-prompts").uid(Uids.SELECT);
 
@@ -118,7 +121,17 @@ public final class OptuneTopology {
         DataStream<DeadLetter> deadLetters = prompts.getSideOutput(IngestFunction.DEAD_LETTERS)
                 .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
         deadLetters.sinkTo(io.deadLetterSink()).name("dead-letter-sink").uid(Uids.DEAD_LETTER_SINK);
-        return new Streams(updates, pairs, generations, deadLetters);
+
+        // The prompt ledger: every arrival ends once, as trained (train), skipped (select, pair,
+        // train) or dead-lettered (any step).
+        DataStream<PromptOutcome> ledger = updates.getSideOutput(PromptOutcome.LEDGER)
+                .union(requests.getSideOutput(PromptOutcome.LEDGER), freshPairs.getSideOutput(PromptOutcome.LEDGER),
+                        deadLetters.map(PromptOutcome::of, TypeInformation.of(PromptOutcome.class)).name("dead-letter-outcomes")
+                                .uid(Uids.DEAD_LETTER_OUTCOMES));
+        if (io.ledgerSink() != null) {
+            ledger.sinkTo(io.ledgerSink()).name("prompt-ledger-sink").uid(Uids.LEDGER_SINK);
+        }
+        return new Streams(updates, pairs, generations, deadLetters, ledger);
     }
 
     static RewardModelFactory rewardModel(ReadableConfig conf) {

@@ -21,6 +21,8 @@ public final class Uids {
     public static final String DEAD_LETTER_SINK = "dead-letter-sink";
     public static final String POLICY_UPDATE_SINK = "policy-update-topic";
     public static final String PAIR_AUDIT_SINK = "pair-audit-sink";
+    public static final String LEDGER_SINK = "prompt-ledger-sink";
+    public static final String DEAD_LETTER_OUTCOMES = "dead-letter-outcomes";
 
     private Uids() {}
 }

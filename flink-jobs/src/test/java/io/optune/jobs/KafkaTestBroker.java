@@ -20,7 +20,8 @@ import java.util.Properties;
 
 /** A single-node KRaft Kafka broker in this JVM, on 127.0.0.1 only, for tests. */
 final class KafkaTestBroker implements AutoCloseable {
-    private final KafkaRaftServer server;
+    private final Properties config;
+    private volatile KafkaRaftServer server;
     private final String bootstrap;
 
     KafkaTestBroker(Path dir) throws Exception {
@@ -56,6 +57,7 @@ final class KafkaTestBroker implements AutoCloseable {
         if (rc != 0) {
             throw new IOException("formatting the test broker's storage failed: " + log);
         }
+        config = p;
         server = new KafkaRaftServer(KafkaConfig.fromProps(p, false), Time.SYSTEM);
         server.startup();
         bootstrap = "127.0.0.1:" + brokerPort;
@@ -69,6 +71,16 @@ final class KafkaTestBroker implements AutoCloseable {
         try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
             admin.createTopics(java.util.Arrays.stream(names).map(n -> new NewTopic(n, 1, (short) 1)).toList()).all().get();
         }
+    }
+
+    /** Stops the broker, waits {@code downtime}, and starts it again on the same ports and data. */
+    void restart(java.time.Duration downtime) throws InterruptedException {
+        server.shutdown();
+        server.awaitShutdown();
+        Thread.sleep(downtime.toMillis());
+        KafkaRaftServer next = new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM);
+        next.startup();
+        server = next;
     }
 
     private static int freePort() throws IOException {

@@ -29,7 +29,7 @@ public final class OperatorTestSupport {
     }
 
     public static Prompt prompt(String text) {
-        return new Prompt(io.optune.engine.task.BuiltinTask.idOf(text), text, "", 0L);
+        return new Prompt(io.optune.engine.task.BuiltinTask.idOf(text), "req-" + text, text, "", 0L);
     }
 
     public static GenerationRequest request(String text) {
@@ -37,6 +37,6 @@ public final class OperatorTestSupport {
     }
 
     public static PreferencePair pair(String prompt, String chosen, String rejected, double gap) {
-        return new PreferencePair(io.optune.engine.task.BuiltinTask.idOf(prompt), prompt, chosen, rejected, 1.0, 1.0 - gap, 1.0, 0, true);
+        return new PreferencePair(io.optune.engine.task.BuiltinTask.idOf(prompt), "req-" + prompt, prompt, chosen, rejected, 1.0, 1.0 - gap, 1.0, 0, true);
     }
 }

@@ -45,6 +45,8 @@ public final class BuiltinPromptSource {
             TaskPrompt p = feed.at(index);
             Map<String, Object> record = new LinkedHashMap<>();
             record.put("id", p.id());
+            // The generator's index names the arrival: replayed after a restore, it keeps its id.
+            record.put("request_id", "builtin-" + seed + "-" + index);
             record.put("text", p.text());
             record.put("tenant", "builtin");
             return Json.write(record);

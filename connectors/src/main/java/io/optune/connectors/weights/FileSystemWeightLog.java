@@ -1,5 +1,6 @@
 package io.optune.connectors.weights;
 
+import io.optune.operators.faults.FaultInjection;
 import io.optune.engine.Json;
 import io.optune.engine.snapshot.Hashing;
 import io.optune.operators.records.PolicyUpdate;
@@ -120,6 +121,7 @@ public final class FileSystemWeightLog implements WeightLog {
             throw new IOException("policy version " + update.version() + " is already published at " + announcementPath);
         }
         writeAtomically(fs, snapshotPath, snapshot);
+        FaultInjection.check(FaultInjection.Point.PUBLISH);
         PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),
                 Hashing.sha256(snapshot), update.publishedAt(), update.loss(), update.margin(), update.kl(),
                 update.reward(), update.freshFraction(), update.heldOutReward());

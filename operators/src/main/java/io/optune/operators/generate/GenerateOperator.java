@@ -10,6 +10,7 @@ import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.model.TransformerLM;
 import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.operators.records.DeadLetter;
+import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
@@ -17,6 +18,7 @@ import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.accumulators.AverageAccumulator;
 import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.accumulators.LongMaximum;
+import org.apache.flink.api.common.accumulators.ListAccumulator;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -81,12 +83,17 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient long lastSyncLag;
     private transient AverageAccumulator lagMean;
     private transient LongMaximum lagMax;
+    private transient ListAccumulator<Long> lagSamples;
+    private transient LongCounter tokensTotal;
     private transient LongCounter versionsLoaded;
 
     /** Accumulator names (job-wide). */
     public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
     public static final String ACC_LAG_MAX = "weightSyncLagMsMax";
     public static final String ACC_VERSIONS_LOADED = "policyVersionsLoaded";
+    /** Each observed weight-sync lag in ms (one per version load), for percentiles. */
+    public static final String ACC_LAG_SAMPLES = "weightSyncLagMsSamples";
+    public static final String ACC_TOKENS = "generatedTokens";
 
     public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
         if (maxBatch < 1 || maxDelayMs < 0) {
@@ -128,6 +135,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         group.gauge("policyVersion", () -> version);
         getRuntimeContext().addAccumulator(ACC_LAG_MEAN, lagMean = new AverageAccumulator());
         getRuntimeContext().addAccumulator(ACC_LAG_MAX, lagMax = new LongMaximum());
+        getRuntimeContext().addAccumulator(ACC_LAG_SAMPLES, lagSamples = new ListAccumulator<>());
+        getRuntimeContext().addAccumulator(ACC_TOKENS, tokensTotal = new LongCounter());
         getRuntimeContext().addAccumulator(ACC_VERSIONS_LOADED, versionsLoaded = new LongCounter());
         group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
         manager = NDManager.newBaseManager();
@@ -160,6 +169,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 syncLag.update(lag);
                 lagMean.add(lag);
                 lagMax.add(lag);
+                lagSamples.add(lag);
             } catch (Exception e) {
                 weightLoadFailures.inc();
                 LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
@@ -217,7 +227,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 prompts.add(encoder.encodePrompt(r.prompt().text()));
                 accepted.add(r);
             } catch (InvalidInputException e) {
-                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of("generate", e.reason(), e.getMessage(), r.prompt().text())));
+                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of(r.prompt(), "generate", e.reason(), e.getMessage())));
             }
         }
         if (accepted.isEmpty()) {
@@ -230,11 +240,12 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             // A replay would fail the same way (same RNG, same policy): dead-letter instead of looping.
             LOG.error("Generation with policy version {} failed for {} prompts", version, accepted.size(), e);
             for (GenerationRequest r : accepted) {
-                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of("generate", "generation-failed",
-                        String.valueOf(e.getMessage()), r.prompt().text())));
+                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of(r.prompt(), "generate", "generation-failed",
+                        String.valueOf(e.getMessage()))));
             }
             return;
         }
+        FaultInjection.check(FaultInjection.Point.GENERATE);
         int k = sampling.samplesPerPrompt();
         for (int i = 0; i < accepted.size(); i++) {
             String[] texts = new String[k];
@@ -245,6 +256,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 tokens += c.tokens().length;
             }
             tokensPerSecond.markEvent(tokens);
+            tokensTotal.add(tokens);
             output.collect(new StreamRecord<>(new Generation(accepted.get(i), texts, version, tokens)));
         }
     }

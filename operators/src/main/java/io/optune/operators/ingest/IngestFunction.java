@@ -6,6 +6,7 @@ import io.optune.engine.Json;
 import io.optune.engine.tokenizer.Tokenizer;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Prompt;
+import io.optune.operators.faults.FaultInjection;
 import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -14,8 +15,11 @@ import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 /**
- * Step 1, ingest: parses JSON prompt records ({@code {"id": "...", "text": "...", "tenant": "..."}};
- * other fields such as {@code metadata} are accepted and ignored) and validates them. A malformed,
+ * Step 1, ingest: parses JSON prompt records
+ * ({@code {"id": "...", "text": "...", "tenant": "...", "request_id": "..."}}; other fields such as
+ * {@code metadata} are accepted and ignored) and validates them. {@code id} names the prompt (the
+ * key of its response memory, shared by its recurrences); the optional {@code request_id} names
+ * this one arrival in the prompt ledger. A malformed,
  * incomplete, empty, over-long or unencodable record goes to {@link #DEAD_LETTERS} with the reason.
  */
 public class IngestFunction extends ProcessFunction<String, Prompt> {
@@ -57,6 +61,7 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
 
     @Override
     public void processElement(String raw, Context ctx, Collector<Prompt> out) {
+        FaultInjection.check(FaultInjection.Point.INGEST);
         try {
             out.collect(parse(raw, System.currentTimeMillis()));
             if (promptsIn != null) {
@@ -68,7 +73,7 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
                 deadLetters.inc();
                 deadLetterTotal.add(1L);
             }
-            ctx.output(DEAD_LETTERS, DeadLetter.of("ingest", e.reason(), e.getMessage(), raw));
+            ctx.output(DEAD_LETTERS, DeadLetter.of(lenientText(raw, "request_id"), lenientText(raw, "id"), "ingest", e.reason(), e.getMessage(), raw));
         }
     }
 
@@ -106,7 +111,18 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
             throw new InvalidInputException("prompt-too-long", "prompt is " + tokens + " tokens, the limit is " + maxPromptTokens);
         }
         String tenant = tenantNode == null || tenantNode.isNull() ? "" : tenantNode.asText();
-        return new Prompt(id, text, tenant, now);
+        String requestId = "";
+        JsonNode requestNode = node.get("request_id");
+        if (requestNode != null && !requestNode.isNull()) {
+            if (!requestNode.isTextual()) {
+                throw new InvalidInputException("wrong-type", "field 'request_id' must be a string");
+            }
+            requestId = requestNode.asText();
+            if (requestId.length() > MAX_ID_LENGTH) {
+                throw new InvalidInputException("invalid-id", "request_id must be at most " + MAX_ID_LENGTH + " characters");
+            }
+        }
+        return new Prompt(id, requestId, text, tenant, now);
     }
 
     private static String requiredText(JsonNode node, String field) {
@@ -118,6 +134,16 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
             throw new InvalidInputException("wrong-type", "field '" + field + "' must be a string, not " + v.getNodeType());
         }
         return v.asText();
+    }
+
+    /** A field of a refused record, when it can still be read, so its dead letter keeps its ids. */
+    private static String lenientText(String raw, String field) {
+        try {
+            JsonNode v = raw == null ? null : Json.MAPPER.readTree(raw).get(field);
+            return v != null && v.isTextual() && v.asText().length() <= MAX_ID_LENGTH ? v.asText() : "";
+        } catch (Exception e) {
+            return "";
+        }
     }
 
     private static String firstLine(String s) {

@@ -5,6 +5,8 @@ import io.optune.engine.train.PairWeighting;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PreferencePair;
+import io.optune.operators.records.Prompt;
+import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.records.StoredPair;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -67,10 +69,12 @@ public class PairFunction extends ProcessFunction<ScoredGeneration, PreferencePa
             PairBuilder.Pair p = o.pair().get();
             pairs.inc();
             gapEma = Double.isNaN(gapEma) ? p.gap() : 0.99 * gapEma + 0.01 * p.gap();
-            out.collect(new PreferencePair(g.request().prompt().id(), g.request().prompt().text(), p.chosen(), p.rejected(),
+            out.collect(new PreferencePair(g.request().prompt().id(), g.request().prompt().requestId(), g.request().prompt().text(), p.chosen(), p.rejected(),
                     p.chosenReward(), p.rejectedReward(), p.weight(), g.policyVersion(), true));
         } else {
             smallGap.inc();
+            Prompt prompt = g.request().prompt();
+            ctx.output(PromptOutcome.LEDGER, PromptOutcome.skipped(prompt.requestId(), prompt.id(), "pair", "gap-below-minimum"));
         }
     }
 }

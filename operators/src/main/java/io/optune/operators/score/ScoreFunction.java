@@ -2,6 +2,7 @@ package io.optune.operators.score;
 
 import io.optune.engine.reward.RewardModel;
 import io.optune.operators.records.DeadLetter;
+import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.ScoredGeneration;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -76,6 +77,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
             Future<double[]> f = executor.submit(() -> model.score(prompts, responses));
             try {
                 double[] rewards = f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                FaultInjection.check(FaultInjection.Point.SCORE);
                 emit(g, rewards, ctx, out);
                 return;
             } catch (TimeoutException e) {
@@ -102,8 +104,8 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
         String reason = last instanceof TimeoutException ? "reward-timeout"
                 : last instanceof io.optune.engine.InvalidInputException ? ((io.optune.engine.InvalidInputException) last).reason()
                 : "reward-error";
-        ctx.output(DEAD_LETTERS, DeadLetter.of("score", reason,
-                "reward model '" + model.name() + "' failed: " + (last == null ? "" : last.getMessage()), prompt));
+        ctx.output(DEAD_LETTERS, DeadLetter.of(g.request().prompt(), "score", reason,
+                "reward model '" + model.name() + "' failed: " + (last == null ? "" : last.getMessage())));
     }
 
     private static void warn(Generation g, int attempt, String what) {
@@ -128,9 +130,8 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
         }
         if (kept.size() < 2) {
             deadLetters.inc();
-            ctx.output(DEAD_LETTERS, DeadLetter.of("score", "non-finite-reward",
-                    "only " + kept.size() + " of " + rewards.length + " responses got a finite reward",
-                    g.request().prompt().text()));
+            ctx.output(DEAD_LETTERS, DeadLetter.of(g.request().prompt(), "score", "non-finite-reward",
+                    "only " + kept.size() + " of " + rewards.length + " responses got a finite reward"));
             return;
         }
         double[] r = keptRewards.stream().mapToDouble(Double::doubleValue).toArray();

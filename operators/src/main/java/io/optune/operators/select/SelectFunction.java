@@ -10,6 +10,7 @@ import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.Prompt;
+import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.StoredPair;
 import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.functions.OpenContext;
@@ -45,6 +46,12 @@ import java.time.Duration;
  * scores ({@link RewardWindow}, kept in operator state). Each subtask ranks against the prompts it
  * owns, a uniform hash sample of all prompts, so the estimate needs no coordination. The second
  * input receives {@link MemoryUpdate}s fed back from the pair step.
+ *
+ * <p>Memory comes back a checkpoint or so after a regeneration. A known prompt that arrives again
+ * while its regeneration is in flight (requested, no memory update yet, within
+ * {@code inFlightTimeout}) reuses its stored pair instead of being regenerated once more on the same
+ * stale score: the streaming counterpart of the paper regenerating a prompt once per round. The ALL
+ * strategy (full online DPO) regenerates every arrival regardless.
  */
 public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, MemoryUpdate, GenerationRequest>
         implements CheckpointedFunction {
@@ -57,6 +64,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     static final String STATS_STATE = "reward-stats";
     static final String WINDOW_STATE = "reward-window";
     static final String RNG_STATE = "select-rng";
+    static final String IN_FLIGHT_STATE = "regeneration-in-flight";
 
     private final SelectionStrategy strategy;
     private final double rho;
@@ -66,10 +74,12 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     private final double beta2;
     private final int windowSize;
     private final Duration ttl;
+    private final Duration inFlightTimeout;
     private final long seed;
 
     private transient ValueState<StoredPair> memory;
     private transient ValueState<double[]> stats;
+    private transient ValueState<Long> inFlightSince;
     private transient ListState<float[]> windowState;
     private transient ListState<Long> rngState;
     private transient RewardWindow window;
@@ -79,6 +89,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     private transient Counter regenerated;
     private transient Counter reused;
     private transient Counter newPrompts;
+    private transient Counter inFlightReuses;
     private transient LongCounter regeneratedTotal;
     private transient LongCounter reusedTotal;
 
@@ -87,7 +98,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     public static final String ACC_REUSED = "promptsReused";
 
     public SelectFunction(SelectionStrategy strategy, double rho, ScoreBasis basis, double minGap, PairWeighting weighting,
-            double beta2, int windowSize, Duration ttl, long seed) {
+            double beta2, int windowSize, Duration ttl, Duration inFlightTimeout, long seed) {
         this.strategy = strategy;
         this.rho = rho;
         this.basis = basis;
@@ -96,6 +107,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
         this.beta2 = beta2;
         this.windowSize = windowSize;
         this.ttl = ttl;
+        this.inFlightTimeout = inFlightTimeout;
         this.seed = seed;
         new SelectionRule(strategy, rho); // validate early, at job build time
     }
@@ -106,6 +118,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
         pairs = new PairBuilder(minGap, weighting, beta2);
         ValueStateDescriptor<StoredPair> memDesc = new ValueStateDescriptor<>(MEMORY_STATE, TypeInformation.of(StoredPair.class));
         ValueStateDescriptor<double[]> statsDesc = new ValueStateDescriptor<>(STATS_STATE, PrimitiveArrayTypeInfo.DOUBLE_PRIMITIVE_ARRAY_TYPE_INFO);
+        ValueStateDescriptor<Long> inFlightDesc = new ValueStateDescriptor<>(IN_FLIGHT_STATE, Types.LONG);
         if (ttl != null && !ttl.isZero()) {
             StateTtlConfig ttlConfig = StateTtlConfig.newBuilder(ttl)
                     .setUpdateType(StateTtlConfig.UpdateType.OnReadAndWrite)
@@ -113,13 +126,16 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
                     .build();
             memDesc.enableTimeToLive(ttlConfig);
             statsDesc.enableTimeToLive(ttlConfig);
+            inFlightDesc.enableTimeToLive(ttlConfig);
         }
         memory = getRuntimeContext().getState(memDesc);
         stats = getRuntimeContext().getState(statsDesc);
+        inFlightSince = getRuntimeContext().getState(inFlightDesc);
         var group = getRuntimeContext().getMetricGroup();
         regenerated = group.counter("promptsRegenerated");
         reused = group.counter("promptsReused");
         newPrompts = group.counter("promptsNew");
+        inFlightReuses = group.counter("reusedWhileRegenerating");
         // Job-wide totals for the embedded run's progress and summary.
         getRuntimeContext().addAccumulator(ACC_REGENERATED, regeneratedTotal = new LongCounter());
         getRuntimeContext().addAccumulator(ACC_REUSED, reusedTotal = new LongCounter());
@@ -137,19 +153,32 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
         if (stored != null) {
             window.add(score);
         }
-        if (rule.regenerate(score, window, rng)) {
+        long now = ctx.timerService().currentProcessingTime();
+        Long since = inFlightSince.value();
+        boolean inFlight = stored != null && since != null && strategy != SelectionStrategy.ALL
+                && now - since < inFlightTimeout.toMillis();
+        if (inFlight) {
+            inFlightReuses.inc();
+        }
+        if (!inFlight && rule.regenerate(score, window, rng)) {
             regenerated.inc();
             regeneratedTotal.add(1L);
             if (stored == null) {
                 newPrompts.inc();
             }
-            out.collect(new GenerationRequest(prompt, stored, ctx.timerService().currentProcessingTime()));
+            inFlightSince.update(now);
+            out.collect(new GenerationRequest(prompt, stored, now));
         } else {
             reused.inc();
             reusedTotal.add(1L);
-            pairs.pairOf(stored.toMemory()).ifPresent(p -> ctx.output(REUSED_PAIRS, new PreferencePair(
-                    prompt.id(), prompt.text(), p.chosen(), p.rejected(), p.chosenReward(), p.rejectedReward(), p.weight(),
-                    stored.policyVersion(), false)));
+            var pair = pairs.pairOf(stored.toMemory());
+            if (pair.isPresent()) {
+                PairBuilder.Pair p = pair.get();
+                ctx.output(REUSED_PAIRS, new PreferencePair(prompt.id(), prompt.requestId(), prompt.text(), p.chosen(), p.rejected(),
+                        p.chosenReward(), p.rejectedReward(), p.weight(), stored.policyVersion(), false));
+            } else {
+                ctx.output(PromptOutcome.LEDGER, PromptOutcome.skipped(prompt.requestId(), prompt.id(), "select", "stored-gap-below-minimum"));
+            }
         }
     }
 
@@ -163,6 +192,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
                     next.latestReward(), Math.max(current.policyVersion(), next.policyVersion()));
         }
         memory.update(next);
+        inFlightSince.clear();
         double[] s = stats.value();
         if (s == null) {
             s = new double[3];

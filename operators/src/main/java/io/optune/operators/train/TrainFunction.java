@@ -15,6 +15,8 @@ import io.optune.engine.train.TrainerState;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PreferenceBatch;
 import io.optune.operators.records.PreferencePair;
+import io.optune.operators.records.PromptOutcome;
+import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
@@ -74,6 +76,10 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private transient Window window;
     private transient StepResult lastStep;
     private transient Counter pairsTrained;
+    private transient org.apache.flink.api.common.accumulators.LongCounter pairsTrainedTotal;
+
+    /** Accumulator name: pairs trained, job-wide (for progress and benchmarks). */
+    public static final String ACC_PAIRS_TRAINED = "pairsTrained";
     private transient Counter publishFailures;
     private transient Counter invalidPairs;
 
@@ -148,6 +154,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         window = new Window();
         var group = getRuntimeContext().getMetricGroup();
         pairsTrained = group.counter("pairsTrained");
+        getRuntimeContext().addAccumulator(ACC_PAIRS_TRAINED, pairsTrainedTotal = new org.apache.flink.api.common.accumulators.LongCounter());
         publishFailures = group.counter("weightPublishFailures");
         invalidPairs = group.counter("invalidPairs");
         group.gauge("trainerStep", () -> trainer.step());
@@ -161,6 +168,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     @Override
     public void processElement(PreferenceBatch batch, Context ctx, Collector<PolicyUpdate> out) throws Exception {
         List<PreferenceExample> examples = new ArrayList<>(batch.pairs().length);
+        List<PreferencePair> used = new ArrayList<>(batch.pairs().length);
         double reward = 0;
         int fresh = 0;
         for (PreferencePair p : batch.pairs()) {
@@ -173,19 +181,28 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                             + trainer.policy().config().contextLength());
                 }
                 examples.add(e);
+                used.add(p);
                 reward += p.chosenReward();
                 fresh += p.fresh() ? 1 : 0;
             } catch (IllegalArgumentException e) {
                 invalidPairs.inc();
                 LOG.warn("Pair for prompt {} refused by the trainer: {}", p.promptId(), e.getMessage());
+                ctx.output(PromptOutcome.LEDGER, PromptOutcome.skipped(p.requestId(), p.promptId(), "train", "invalid-pair"));
             }
         }
         if (examples.isEmpty()) {
             return;
         }
         StepResult r = trainer.step(examples);
+        FaultInjection.check(FaultInjection.Point.TRAIN);
         lastStep = r;
+        for (PreferencePair p : used) {
+            ctx.output(PromptOutcome.LEDGER, r.skipped()
+                    ? PromptOutcome.skipped(p.requestId(), p.promptId(), "train", "non-finite-loss")
+                    : PromptOutcome.trained(p, trainer.step()));
+        }
         pairsTrained.inc(examples.size());
+        pairsTrainedTotal.add((long) examples.size());
         if (!r.skipped()) {
             window.steps++;
             window.loss += r.loss();

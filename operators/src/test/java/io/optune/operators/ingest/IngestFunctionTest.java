@@ -31,17 +31,25 @@ class IngestFunctionTest {
                 "{\"id\":\"e\",\"text\":\"caf\u00e9\"}",
                 "",
                 "{\"id\":\"f\",\"text\":\"rev ab=\",\"tenant\":5}",
+                "{\"id\":\"g\",\"request_id\":\"r-g\",\"text\":\"copy a=\"}",
+                "{\"id\":\"h\",\"request_id\":\"r-h\",\"text\":\"\"}",
+                "{\"id\":\"i\",\"request_id\":9,\"text\":\"copy a=\"}",
             };
             for (String s : in) {
                 h.processElement(s, 0L);
             }
             List<Prompt> ok = h.extractOutputValues();
-            assertThat(ok).extracting(Prompt::id).containsExactly("a", "b");
+            assertThat(ok).extracting(Prompt::id).containsExactly("a", "b", "g");
+            assertThat(ok).extracting(Prompt::requestId).containsExactly("", "", "r-g");
             assertThat(ok.get(0).tenant()).isEqualTo("t1");
             List<String> reasons = h.getSideOutput(IngestFunction.DEAD_LETTERS).stream()
                     .map(StreamRecord::getValue).map(DeadLetter::reason).collect(Collectors.toList());
             assertThat(reasons).containsExactly("malformed-json", "malformed-json", "missing-field", "wrong-type", "empty-prompt",
-                    "prompt-too-long", "unknown-character", "empty-record", "wrong-type");
+                    "prompt-too-long", "unknown-character", "empty-record", "wrong-type", "empty-prompt", "wrong-type");
+            // A refused record keeps the ids that could be read, so the ledger can account for it.
+            DeadLetter refused = h.getSideOutput(IngestFunction.DEAD_LETTERS).stream().map(StreamRecord::getValue)
+                    .filter(d -> d.promptId().equals("h")).findFirst().orElseThrow();
+            assertThat(refused.requestId()).isEqualTo("r-h");
             assertThat(h.getSideOutput(IngestFunction.DEAD_LETTERS)).allSatisfy(r -> {
                 assertThat(r.getValue().stage()).isEqualTo("ingest");
                 assertThat(r.getValue().detail()).isNotBlank();

@@ -6,6 +6,7 @@ import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PreferencePair;
+import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.records.StoredPair;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
@@ -40,6 +41,11 @@ class PairFunctionTest {
                     new String[] {"ab", "ab"}, 1, 4), new double[] {1.0, 1.0}), 0L);
             assertThat(h.extractOutputValues()).isEmpty();
             assertThat(h.getSideOutput(PairFunction.MEMORY_UPDATES)).hasSize(1);
+            // The arrival still ends in the ledger, with the reason it gave no training signal.
+            PromptOutcome o = h.getSideOutput(PromptOutcome.LEDGER).poll().getValue();
+            assertThat(o.outcome()).isEqualTo(PromptOutcome.Outcome.SKIPPED);
+            assertThat(o.requestId()).isEqualTo("req-copy ab=");
+            assertThat(o.reason()).isEqualTo("gap-below-minimum");
         }
     }
 }

@@ -24,7 +24,7 @@ class SelectFunctionTest {
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, Prompt, MemoryUpdate, GenerationRequest> harness(
             SelectionStrategy strategy, double rho, Duration ttl) throws Exception {
-        SelectFunction fn = new SelectFunction(strategy, rho, ScoreBasis.RAW, 0.01, PairWeighting.EXP, 2.0, 10, ttl, 1L);
+        SelectFunction fn = new SelectFunction(strategy, rho, ScoreBasis.RAW, 0.01, PairWeighting.EXP, 2.0, 10, ttl, java.time.Duration.ofSeconds(30), 1L);
         return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(fn), Prompt::id, MemoryUpdate::promptId, Types.STRING);
     }
 
@@ -42,8 +42,9 @@ class SelectFunctionTest {
             h.processElement1(new StreamRecord<>(p)); // new: generated
             h.processElement2(new StreamRecord<>(memory(p, i / 10.0)));
         }
-        for (Prompt p : prompts) {
-            h.processElement1(new StreamRecord<>(p)); // fills the window with the ten scores
+        for (int i = 0; i < 10; i++) {
+            h.processElement1(new StreamRecord<>(prompts.get(i))); // fills the window with the ten scores
+            h.processElement2(new StreamRecord<>(memory(prompts.get(i), i / 10.0))); // any regeneration came back
         }
         return prompts;
     }
@@ -68,6 +69,29 @@ class SelectFunctionTest {
                 assertThat(p.chosen()).isEqualTo("good");
                 assertThat(p.rejected()).isEqualTo("bad");
             });
+        }
+    }
+
+    @Test
+    void aPromptArrivingWhileItsRegenerationIsInFlightReusesItsStoredPair() throws Exception {
+        try (var h = harness(SelectionStrategy.OPTUNE, 0.3, Duration.ZERO)) {
+            h.open();
+            List<Prompt> prompts = seedTenPrompts(h);
+            Prompt lowest = prompts.get(0);
+            h.getOutput().clear();
+            h.setProcessingTime(1_000);
+            h.processElement1(new StreamRecord<>(lowest));
+            assertThat(h.extractOutputValues()).hasSize(1); // lowest score: regenerated
+            h.processElement1(new StreamRecord<>(lowest)); // again before its memory came back
+            assertThat(h.extractOutputValues()).hasSize(1);
+            assertThat(h.getSideOutput(SelectFunction.REUSED_PAIRS).stream().map(StreamRecord::getValue)
+                    .filter(p -> p.promptId().equals(lowest.id()))).isNotEmpty();
+            h.processElement2(new StreamRecord<>(memory(lowest, 0.0))); // the regeneration returned, still low
+            h.processElement1(new StreamRecord<>(lowest));
+            assertThat(h.extractOutputValues()).hasSize(2);
+            h.setProcessingTime(1_000 + Duration.ofSeconds(31).toMillis()); // its update never came: regenerate again
+            h.processElement1(new StreamRecord<>(lowest));
+            assertThat(h.extractOutputValues()).hasSize(3);
         }
     }
 

@@ -8,6 +8,7 @@ import io.optune.operators.OperatorTestSupport;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PreferenceBatch;
 import io.optune.operators.records.PreferencePair;
+import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.weights.InMemoryWeightLog;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.api.operators.ProcessOperator;
@@ -30,7 +31,7 @@ class TrainFunctionTest {
         return new PreferenceBatch(new PreferencePair[] {
             OperatorTestSupport.pair("rev ab=", "ba", "ab", 0.5 + 0.01 * i),
             OperatorTestSupport.pair("add 1+2=", "3", "4", 0.5),
-            new PreferencePair("p-fresh", "copy ab=", "ab", "abb", 1.0, 0.66, 2.0, 3, false),
+            new PreferencePair("p-fresh", "req-fresh", "copy ab=", "ab", "abb", 1.0, 0.66, 2.0, 3, false),
         }, i);
     }
 
@@ -51,6 +52,11 @@ class TrainFunctionTest {
             PolicySnapshot.Header header = PolicySnapshot.verify(log.read(out.get(1).location()));
             assertThat(header.version()).isEqualTo(2);
             assertThat(header.step()).isEqualTo(4);
+            // Every pair of every batch is in the ledger once, with the step that trained it.
+            List<PromptOutcome> ledger = h.getSideOutput(PromptOutcome.LEDGER).stream().map(StreamRecord::getValue).toList();
+            assertThat(ledger).hasSize(15).allSatisfy(o -> assertThat(o.outcome()).isEqualTo(PromptOutcome.Outcome.TRAINED));
+            assertThat(ledger).extracting(PromptOutcome::step).containsOnly(1L, 2L, 3L, 4L, 5L);
+            assertThat(ledger).filteredOn(o -> o.requestId().equals("req-fresh")).hasSize(5).noneMatch(PromptOutcome::fresh);
         }
     }
 

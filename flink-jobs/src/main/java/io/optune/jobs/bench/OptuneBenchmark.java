@@ -1,0 +1,232 @@
+package io.optune.jobs.bench;
+
+import io.optune.connectors.weights.FileSystemWeightLog;
+import io.optune.engine.loop.LoopConfig;
+import io.optune.engine.loop.LoopReport;
+import io.optune.engine.loop.OfflineLoopMain;
+import io.optune.jobs.EmbeddedMain;
+import io.optune.jobs.InitialPolicy;
+import io.optune.jobs.JobConfig;
+import io.optune.jobs.OptuneOptions;
+import io.optune.operators.records.PolicyUpdate;
+import org.apache.flink.configuration.Configuration;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The benchmark: OPTune against full online DPO on the built-in task, through the same embedded
+ * topology, same seeds and same wall-clock budget per run; and the pipeline tax (the topology
+ * against a plain Java loop calling the same engine on the same work).
+ *
+ * <pre>
+ * bin/optune-bench [--out DIR] [--seeds 1,2,3] [--budget 120s] [--configs full,optune-0.5,...]
+ *                  [--target-fraction 0.8] [--pipeline-budget 60s] [--skip-table] [--skip-pipeline]
+ *                  [--optune.* overrides for every run]
+ * </pre>
+ *
+ * Each seed gets one SFT warm start, shared by all its runs (version 0 of every run's weight log).
+ * Configurations run in a rotated order per seed, so slow drift of the machine does not favour one.
+ * Outputs under DIR: {@code curves.csv} (every policy version of every run), {@code runs.csv} (one
+ * line per run), {@code summary.csv} and {@code summary.md} (per configuration), {@code pipeline.csv}.
+ */
+public final class OptuneBenchmark {
+    private OptuneBenchmark() {}
+
+    /** A benchmarked configuration: a name and its option overrides. */
+    record Setup(String name, String strategy, double rho, String weighting) {
+        String[] overrides() {
+            return new String[] {"--optune.select.strategy", strategy, "--optune.select.rho", String.valueOf(rho),
+                "--optune.pairs.weighting", weighting};
+        }
+    }
+
+    static final Map<String, Setup> SETUPS = new LinkedHashMap<>();
+
+    static {
+        for (Setup s : List.of(
+                new Setup("full", "ALL", 1.0, "NONE"),
+                new Setup("optune-0.25", "OPTUNE", 0.25, "EXP"),
+                new Setup("optune-0.5", "OPTUNE", 0.5, "EXP"),
+                new Setup("optune-0.75", "OPTUNE", 0.75, "EXP"),
+                new Setup("random-0.5", "RANDOM", 0.5, "EXP"),
+                new Setup("optune-0.5-unweighted", "OPTUNE", 0.5, "NONE"))) {
+            SETUPS.put(s.name(), s);
+        }
+    }
+
+    /** One run's result. */
+    record Run(String setup, long seed, double sftReward, List<PolicyUpdate> versions, EmbeddedMain.Summary summary) {}
+
+    public static void main(String[] rawArgs) throws Exception {
+        // Arguments may arrive as one string (from a build tool property): split on white space.
+        String joined = String.join(" ", rawArgs).trim();
+        String[] args = joined.isEmpty() ? new String[0] : joined.split("\\s+");
+        Map<String, String> opts = new LinkedHashMap<>();
+        List<String> passThrough = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.isBlank()) {
+                continue;
+            }
+            if (a.startsWith("--optune.") || a.startsWith("--execution.") || a.startsWith("--parallelism.")
+                    || a.startsWith("--taskmanager.") || a.startsWith("--state.")) {
+                passThrough.add(a);
+                passThrough.add(args[++i]);
+            } else if (a.equals("--skip-table") || a.equals("--skip-pipeline")) {
+                opts.put(a.substring(2), "true");
+            } else if (a.startsWith("--") && i + 1 < args.length) {
+                opts.put(a.substring(2), args[++i]);
+            } else {
+                throw new IllegalArgumentException("unexpected argument '" + a + "' (see the class comment for usage)");
+            }
+        }
+        Path out = Path.of(opts.getOrDefault("out", "bench-results")).toAbsolutePath();
+        long[] seeds = Arrays.stream(opts.getOrDefault("seeds", "1,2,3").split(",")).mapToLong(Long::parseLong).toArray();
+        Duration budget = parseDuration(opts.getOrDefault("budget", "120s"));
+        List<Setup> setups = Arrays.stream(opts.getOrDefault("configs", String.join(",", SETUPS.keySet())).split(","))
+                .map(n -> {
+                    Setup s = SETUPS.get(n);
+                    if (s == null) {
+                        throw new IllegalArgumentException("unknown configuration '" + n + "'; known: " + SETUPS.keySet());
+                    }
+                    return s;
+                }).toList();
+        double targetFraction = Double.parseDouble(opts.getOrDefault("target-fraction", "0.8"));
+        Files.createDirectories(out);
+
+        if (!opts.containsKey("skip-table")) {
+            List<Run> runs = new ArrayList<>();
+            for (long seed : seeds) {
+                Path sft = out.resolve("seed-" + seed).resolve("sft-weights");
+                Configuration base = config(out.resolve("seed-" + seed).resolve("sft-run"), seed, budget, passThrough,
+                        "--optune.weights.path", sft.toUri().toString());
+                FileSystemWeightLog sftLog = FileSystemWeightLog.builder().setBasePath(sft.toUri().toString()).build();
+                sftLog.initialize();
+                PolicyUpdate v0 = InitialPolicy.ensure(base, sftLog, OptuneBenchmark::say);
+                byte[] v0Bytes = sftLog.read(v0.location());
+                int rotate = (int) Math.floorMod(seed, setups.size());
+                for (int k = 0; k < setups.size(); k++) {
+                    Setup setup = setups.get((k + rotate) % setups.size());
+                    Path runDir = out.resolve("seed-" + seed).resolve(setup.name());
+                    Path weights = runDir.resolve("weights");
+                    EmbeddedMain.deleteRecursively(runDir);
+                    FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights.toUri().toString()).build();
+                    log.initialize();
+                    log.publish(new PolicyUpdate(0, 0, null, null, System.currentTimeMillis(), Double.NaN, Double.NaN, Double.NaN,
+                            Double.NaN, 0, v0.heldOutReward()), v0Bytes);
+                    say(String.format("=== seed %d, %s (%d of %d) ===", seed, setup.name(), runs.size() + 1, seeds.length * setups.size()));
+                    String[] extra = concat(setup.overrides(), "--optune.weights.path", weights.toUri().toString(),
+                            "--optune.embedded.summary-path", runDir.resolve("summary.json").toString());
+                    EmbeddedMain.Summary s = EmbeddedMain.run(config(runDir.resolve("run"), seed, budget, passThrough, extra));
+                    runs.add(new Run(setup.name(), seed, v0.heldOutReward(), s.versions(), s));
+                    BenchmarkReport.writeCurves(out.resolve("curves.csv"), runs);
+                }
+            }
+            BenchmarkReport.write(out, runs, setups.stream().map(Setup::name).toList(), targetFraction, budget);
+        }
+        if (!opts.containsKey("skip-pipeline")) {
+            pipelineTax(out, seeds[0], parseDuration(opts.getOrDefault("pipeline-budget", "60s")), passThrough);
+        }
+    }
+
+    /**
+     * The same work twice, one after the other: OPTune (rho 0.5) through the embedded topology
+     * (RocksDB, checkpoints every 2 s, exactly-once feedback) and through the plain Java loop
+     * ({@code OfflineOptuneLoop}: one thread, same engine, same SFT policy, same batch and sampling
+     * settings). Evaluation is off in both so only the loop's own work is timed.
+     */
+    static void pipelineTax(Path out, long seed, Duration budget, List<String> passThrough) throws Exception {
+        LoopConfig loop = LoopConfig.defaults().with("seed", String.valueOf(seed)).with("timeBudget", budget.toSeconds() + "s")
+                .with("evalEvery", "1000000").with("heldOutSize", "16");
+        // The plain loop runs generation and training one after the other, so it gets the engine's
+        // whole thread pool (2 threads, its best setting); it is also measured with 1 for reference.
+        say("=== pipeline tax: plain Java loop, 2 engine threads, " + budget.toSeconds() + " s ===");
+        EmbeddedMain.setEngineThreads(2);
+        LoopReport plain = OfflineLoopMain.run(loop);
+        say("=== pipeline tax: plain Java loop, 1 engine thread, " + budget.toSeconds() + " s ===");
+        EmbeddedMain.setEngineThreads(1);
+        LoopReport plain1 = OfflineLoopMain.run(loop);
+        EmbeddedMain.setEngineThreads(2);
+        double plainPairsPerSecond = plainPairs(plain) / plain.dpoSeconds();
+        double plainPromptsPerSecond = plain.promptsSeen() / plain.dpoSeconds();
+
+        say("=== pipeline tax: Flink topology, " + budget.toSeconds() + " s ===");
+        Path runDir = out.resolve("pipeline").resolve("topology");
+        EmbeddedMain.deleteRecursively(runDir);
+        EmbeddedMain.Summary s = EmbeddedMain.run(config(runDir, seed, budget, passThrough,
+                "--optune.select.strategy", "OPTUNE", "--optune.select.rho", "0.5", "--optune.pairs.weighting", "EXP",
+                "--optune.train.held-out-size", "0"));
+        // The last progress sample is taken when the budget ends, before the stop with savepoint.
+        EmbeddedMain.Progress end = s.timeline().get(s.timeline().size() - 1);
+        double seconds = end.seconds();
+        double topoPairsPerSecond = end.pairsTrained() / seconds;
+        double topoPromptsPerSecond = end.promptsIn() / seconds;
+        double topoRegenerated = (double) end.promptsRegenerated() / Math.max(1, end.promptsRegenerated() + end.promptsReused());
+        String csv = "implementation,seconds,prompts,prompts_per_s,pairs_trained_per_s,regenerated_fraction,generated_tokens\n"
+                + String.format(Locale.ROOT, "plain-java-loop,%.1f,%d,%.1f,%.1f,%.3f,%d%n", plain.dpoSeconds(), plain.promptsSeen(),
+                        plainPromptsPerSecond, plainPairsPerSecond, plain.regeneratedFraction(), plain.generatedTokens())
+                + String.format(Locale.ROOT, "plain-java-loop-1-thread,%.1f,%d,%.1f,%.1f,%.3f,%d%n", plain1.dpoSeconds(),
+                        plain1.promptsSeen(), plain1.promptsSeen() / plain1.dpoSeconds(), plainPairs(plain1) / plain1.dpoSeconds(),
+                        plain1.regeneratedFraction(), plain1.generatedTokens())
+                + String.format(Locale.ROOT, "flink-topology,%.1f,%d,%.1f,%.1f,%.3f,%d%n", seconds, end.promptsIn(),
+                        topoPromptsPerSecond, topoPairsPerSecond, topoRegenerated, end.generatedTokens())
+                + String.format(Locale.ROOT, "# ratio topology/plain: prompts per second %.3f, pairs trained per second %.3f; "
+                                + "weight sync lag p50 %d ms, p90 %d ms, max %d ms%n",
+                        topoPromptsPerSecond / plainPromptsPerSecond, topoPairsPerSecond / plainPairsPerSecond,
+                        s.weightSyncLagMsP50(), s.weightSyncLagMsP90(), s.weightSyncLagMsMax());
+        Files.writeString(out.resolve("pipeline.csv"), csv);
+        say(csv);
+    }
+
+    /** Pairs the plain loop trained: it trains full batches only. */
+    private static double plainPairs(LoopReport r) {
+        return r.steps() * (double) LoopConfig.defaults().batchSize();
+    }
+
+    static Configuration config(Path runDir, long seed, Duration budget, List<String> passThrough, String... extra) throws IOException {
+        List<String> args = new ArrayList<>(List.of("--conf", JobConfig.DEFAULT_FILE,
+                "--optune.embedded.run-dir", runDir.toString(),
+                "--optune.seed", String.valueOf(seed),
+                "--optune.embedded.duration", budget.toSeconds() + "s",
+                "--optune.embedded.progress-interval", "5s",
+                // A feed faster than any configuration can train on: the runs are compute-bound, as
+                // the paper's are, so the time a configuration saves shows up as more training.
+                "--optune.source.builtin.prompts-per-second", "2000"));
+        args.addAll(passThrough);
+        args.addAll(List.of(extra));
+        return JobConfig.load(args.toArray(new String[0]));
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
+    static Duration parseDuration(String s) {
+        String t = s.trim().toLowerCase(Locale.ROOT);
+        if (t.endsWith("min")) {
+            return Duration.ofMinutes(Long.parseLong(t.substring(0, t.length() - 3)));
+        }
+        if (t.endsWith("m")) {
+            return Duration.ofMinutes(Long.parseLong(t.substring(0, t.length() - 1)));
+        }
+        if (t.endsWith("s")) {
+            return Duration.ofSeconds(Long.parseLong(t.substring(0, t.length() - 1)));
+        }
+        return Duration.ofSeconds(Long.parseLong(t));
+    }
+
+    static void say(String line) {
+        System.out.println(line);
+    }
+}
