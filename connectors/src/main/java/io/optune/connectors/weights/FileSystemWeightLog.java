@@ -120,6 +120,11 @@ public final class FileSystemWeightLog implements WeightLog {
         if (fs.exists(announcementPath)) {
             throw new IOException("policy version " + update.version() + " is already published at " + announcementPath);
         }
+        if (fs.exists(snapshotPath)) {
+            // A crash between snapshot and announcement left an uncommitted snapshot of this version:
+            // replace it (renaming onto an existing file fails on HDFS and object stores).
+            fs.delete(snapshotPath, false);
+        }
         writeAtomically(fs, snapshotPath, snapshot);
         FaultInjection.check(FaultInjection.Point.PUBLISH);
         PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),

@@ -57,6 +57,19 @@ class FileSystemWeightLogTest {
     }
 
     @Test
+    void anUnannouncedSnapshotLeftByACrashIsReplaced() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        log.publish(update(1), new byte[] {1});
+        // A crash between snapshot and announcement of version 2 left this behind.
+        Path stale = dir.resolve(FileSystemWeightLog.SNAPSHOTS).resolve(String.format("policy-v%012d.safetensors", 2));
+        Files.write(stale, new byte[] {9, 9});
+        var announced = log.publish(update(2), new byte[] {2});
+        assertThat(log.read(announced.location())).containsExactly(2);
+        assertThat(announced.sha256()).isEqualTo(io.optune.engine.snapshot.Hashing.sha256(new byte[] {2}));
+    }
+
+    @Test
     void retainsOnlyTheNewestSnapshots() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(2).build();
         log.initialize();

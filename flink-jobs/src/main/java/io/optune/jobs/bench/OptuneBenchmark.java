@@ -77,13 +77,16 @@ public final class OptuneBenchmark {
             if (a.isBlank()) {
                 continue;
             }
-            if (a.startsWith("--optune.") || a.startsWith("--execution.") || a.startsWith("--parallelism.")
-                    || a.startsWith("--taskmanager.") || a.startsWith("--state.")) {
+            if (a.startsWith("--") && a.substring(2).contains(".")) { // an option of the job or of Flink
+                if (i + 1 >= args.length) {
+                    throw new IllegalArgumentException("option " + a + " needs a value");
+                }
                 passThrough.add(a);
                 passThrough.add(args[++i]);
             } else if (a.equals("--skip-table") || a.equals("--skip-pipeline")) {
                 opts.put(a.substring(2), "true");
-            } else if (a.startsWith("--") && i + 1 < args.length) {
+            } else if (List.of("--out", "--seeds", "--budget", "--configs", "--target-fraction", "--pipeline-budget").contains(a)
+                    && i + 1 < args.length) {
                 opts.put(a.substring(2), args[++i]);
             } else {
                 throw new IllegalArgumentException("unexpected argument '" + a + "' (see the class comment for usage)");

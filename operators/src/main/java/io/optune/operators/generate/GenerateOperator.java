@@ -91,8 +91,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
     public static final String ACC_LAG_MAX = "weightSyncLagMsMax";
     public static final String ACC_VERSIONS_LOADED = "policyVersionsLoaded";
-    /** Each observed weight-sync lag in ms (one per version load), for percentiles. */
+    /** Observed weight-sync lags in ms (one per version load, the first {@value #MAX_LAG_SAMPLES} per subtask), for percentiles. */
     public static final String ACC_LAG_SAMPLES = "weightSyncLagMsSamples";
+    static final int MAX_LAG_SAMPLES = 4096;
     public static final String ACC_TOKENS = "generatedTokens";
 
     public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
@@ -169,7 +170,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 syncLag.update(lag);
                 lagMean.add(lag);
                 lagMax.add(lag);
-                lagSamples.add(lag);
+                if (lagSamples.getLocalValue().size() < MAX_LAG_SAMPLES) { // bounded: it travels to the JobManager
+                    lagSamples.add(lag);
+                }
             } catch (Exception e) {
                 weightLoadFailures.inc();
                 LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),

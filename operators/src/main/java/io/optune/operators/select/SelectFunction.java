@@ -154,9 +154,9 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
             window.add(score);
         }
         long now = ctx.timerService().currentProcessingTime();
-        Long since = inFlightSince.value();
-        boolean inFlight = stored != null && since != null && strategy != SelectionStrategy.ALL
-                && now - since < inFlightTimeout.toMillis();
+        boolean tracked = strategy != SelectionStrategy.ALL; // full online DPO regenerates regardless
+        Long since = tracked && stored != null ? inFlightSince.value() : null;
+        boolean inFlight = since != null && now - since < inFlightTimeout.toMillis();
         if (inFlight) {
             inFlightReuses.inc();
         }
@@ -166,7 +166,9 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
             if (stored == null) {
                 newPrompts.inc();
             }
-            inFlightSince.update(now);
+            if (tracked) {
+                inFlightSince.update(now);
+            }
             out.collect(new GenerationRequest(prompt, stored, now));
         } else {
             reused.inc();
@@ -192,7 +194,9 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
                     next.latestReward(), Math.max(current.policyVersion(), next.policyVersion()));
         }
         memory.update(next);
-        inFlightSince.clear();
+        if (strategy != SelectionStrategy.ALL) {
+            inFlightSince.clear();
+        }
         double[] s = stats.value();
         if (s == null) {
             s = new double[3];
