@@ -7,11 +7,8 @@ import io.optune.engine.task.TaskPrompt;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PromptOutcome;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -116,22 +113,9 @@ class KafkaFaultsITCase {
             System.out.printf("[kafka faults] %d arrivals, outcomes %s; %d trained after the broker restart; %d versions%n",
                     ledger.size(), Ledgers.tally(ledger), trainedAfterRestart, s.versions().size());
 
-            List<PolicyUpdate> seen = new ArrayList<>();
-            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(Map.of(
-                    "bootstrap.servers", broker.bootstrapServers(), "group.id", "reader-" + UUID.randomUUID(),
-                    "auto.offset.reset", "earliest", "isolation.level", "read_committed"),
-                    new StringDeserializer(), new StringDeserializer())) {
-                consumer.subscribe(List.of(updates));
-                long deadline = System.currentTimeMillis() + 15_000;
-                while (System.currentTimeMillis() < deadline) {
-                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
-                        seen.add(FileSystemWeightLog.parse(r.value()));
-                    }
-                    if (!seen.isEmpty() && seen.get(seen.size() - 1).version() == s.finalVersion()) {
-                        break;
-                    }
-                }
-            }
+            List<PolicyUpdate> seen = broker.readCommitted(updates, Duration.ofSeconds(15),
+                            r -> !r.isEmpty() && FileSystemWeightLog.parse(r.get(r.size() - 1)).version() == s.finalVersion())
+                    .stream().map(FileSystemWeightLog::parse).toList();
             // Read committed: versions committed by the job's checkpoints, once each, in order; none of
             // the ones the crash rolled back (those are redone under new numbers).
             assertThat(seen).extracting(PolicyUpdate::version).doesNotHaveDuplicates().isSorted();

@@ -12,18 +12,14 @@ import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.engine.task.PromptFeed;
 import io.optune.engine.task.TaskPrompt;
 import io.optune.operators.records.PolicyUpdate;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -74,19 +70,8 @@ class KafkaLoopITCase {
             // The generators followed the versions through the topic (version 0 is loaded at start).
             assertThat(s.generatorVersionLoads()).isGreaterThanOrEqualTo(2);
 
-            List<PolicyUpdate> seen = new ArrayList<>();
-            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(Map.of(
-                    "bootstrap.servers", broker.bootstrapServers(), "group.id", "reader-" + UUID.randomUUID(),
-                    "auto.offset.reset", "earliest", "isolation.level", "read_committed"),
-                    new StringDeserializer(), new StringDeserializer())) {
-                consumer.subscribe(List.of(updates));
-                long deadline = System.currentTimeMillis() + 20_000;
-                while (System.currentTimeMillis() < deadline && seen.size() < s.versionsEmitted()) {
-                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
-                        seen.add(FileSystemWeightLog.parse(r.value()));
-                    }
-                }
-            }
+            List<PolicyUpdate> seen = broker.readCommitted(updates, Duration.ofSeconds(20), r -> r.size() >= s.versionsEmitted())
+                    .stream().map(FileSystemWeightLog::parse).toList();
             // Every version committed by the job's last checkpoint is on the topic, once, in order.
             assertThat(seen).isNotEmpty();
             assertThat(seen).extracting(PolicyUpdate::version).doesNotHaveDuplicates().isSorted();

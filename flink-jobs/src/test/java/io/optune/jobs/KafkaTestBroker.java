@@ -103,6 +103,25 @@ final class KafkaTestBroker implements AutoCloseable {
         throw new IOException("the restarted broker did not lead its partitions within 60 s");
     }
 
+    /**
+     * Reads a topic from the start as a read-committed consumer would, until {@code enough} holds for
+     * what was read or {@code timeout} passes.
+     */
+    List<String> readCommitted(String topic, java.time.Duration timeout, java.util.function.Predicate<List<String>> enough) {
+        List<String> seen = new java.util.ArrayList<>();
+        try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(
+                Map.of("bootstrap.servers", bootstrap, "group.id", "reader-" + java.util.UUID.randomUUID(),
+                        "auto.offset.reset", "earliest", "isolation.level", "read_committed"),
+                new org.apache.kafka.common.serialization.StringDeserializer(), new org.apache.kafka.common.serialization.StringDeserializer())) {
+            consumer.subscribe(List.of(topic));
+            long deadline = System.currentTimeMillis() + timeout.toMillis();
+            while (System.currentTimeMillis() < deadline && !enough.test(seen)) {
+                consumer.poll(java.time.Duration.ofMillis(500)).forEach(r -> seen.add(r.value()));
+            }
+        }
+        return seen;
+    }
+
     private static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
