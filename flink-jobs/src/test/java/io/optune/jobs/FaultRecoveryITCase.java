@@ -1,8 +1,5 @@
 package io.optune.jobs;
 
-import ai.djl.ndarray.NDManager;
-import io.optune.connectors.weights.FileSystemWeightLog;
-import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PromptOutcome;
@@ -74,13 +71,6 @@ class FaultRecoveryITCase {
 
         List<PolicyUpdate> versions = s.versions();
         assertThat(versions.size()).isGreaterThan(3);
-        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(s.weightLog()).build();
-        try (NDManager m = NDManager.newBaseManager()) {
-            for (int i = 0; i < versions.size(); i++) {
-                PolicyUpdate v = versions.get(i);
-                assertThat(v.version()).isEqualTo(i);
-                PolicySnapshot.load(log.read(v.location()), m, v.sha256(), null).model().close();
-            }
-        }
+        WeightLogs.assertGapFreeAndLoadable(versions, s.weightLog());
     }
 }

@@ -7,9 +7,6 @@ import io.optune.engine.task.TaskPrompt;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PromptOutcome;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,40 +46,24 @@ class KafkaFaultsITCase {
             broker.createTopics(prompts, updates);
             List<String> requestIds = new ArrayList<>();
             PromptFeed feed = new PromptFeed(11, 256, 0.05);
-            try (KafkaProducer<String, String> producer = new KafkaProducer<>(Map.of(
-                    "bootstrap.servers", broker.bootstrapServers(), "linger.ms", "5"),
-                    new StringSerializer(), new StringSerializer())) {
-                for (int i = 0; i < FEED; i++) {
-                    TaskPrompt p = feed.at(i);
-                    String requestId = "kafka-" + i;
-                    requestIds.add(requestId);
-                    producer.send(new ProducerRecord<>(prompts, p.id(),
-                            Json.write(Map.of("id", p.id(), "text", p.text(), "request_id", requestId))));
-                }
+            List<Map.Entry<String, String>> records = new ArrayList<>();
+            for (int i = 0; i < FEED; i++) {
+                TaskPrompt p = feed.at(i);
+                String requestId = "kafka-" + i;
+                requestIds.add(requestId);
+                records.add(Map.entry(p.id(), Json.write(Map.of("id", p.id(), "text", p.text(), "request_id", requestId))));
             }
+            broker.produce(prompts, records);
 
             // Restart the broker once training is under way (three versions in the weight log).
             Path weights = dir.resolve("weights");
             AtomicLong restartedAt = new AtomicLong();
-            Thread restarter = new Thread(() -> {
-                try {
-                    FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights.toUri().toString()).build();
-                    long deadline = System.currentTimeMillis() + 120_000;
-                    while (System.currentTimeMillis() < deadline) {
-                        if (java.nio.file.Files.exists(weights.resolve("announcements")) && log.versions().size() >= 3) {
-                            long down = System.currentTimeMillis();
-                            broker.restart(Duration.ofSeconds(3));
-                            restartedAt.set(System.currentTimeMillis());
-                            System.out.printf("[kafka faults] broker back and leading after %d ms%n", restartedAt.get() - down);
-                            return;
-                        }
-                        Thread.sleep(200);
-                    }
-                } catch (Exception e) {
-                    throw new RuntimeException(e);
-                }
-            }, "broker-restarter");
-            restarter.start();
+            Thread restarter = WeightLogs.whenVersions(weights, 3, "broker-restarter", () -> {
+                long down = System.currentTimeMillis();
+                broker.restart(Duration.ofSeconds(3));
+                restartedAt.set(System.currentTimeMillis());
+                System.out.printf("[kafka faults] broker back and leading after %d ms%n", restartedAt.get() - down);
+            });
 
             FaultInjection.arm(FaultInjection.Point.TRAIN, 60);
             EmbeddedMain.Summary s = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run"),

@@ -12,9 +12,6 @@ import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.engine.task.PromptFeed;
 import io.optune.engine.task.TaskPrompt;
 import io.optune.operators.records.PolicyUpdate;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,15 +39,13 @@ class KafkaLoopITCase {
             String updates = "updates-" + UUID.randomUUID();
             broker.createTopics(prompts, updates);
             PromptFeed feed = new PromptFeed(5, 256, 0.05);
-            try (KafkaProducer<String, String> producer = new KafkaProducer<>(Map.of(
-                    "bootstrap.servers", broker.bootstrapServers(), "linger.ms", "5"),
-                    new StringSerializer(), new StringSerializer())) {
-                for (int i = 0; i < 6000; i++) {
-                    TaskPrompt p = feed.at(i);
-                    producer.send(new ProducerRecord<>(prompts, p.id(), Json.write(Map.of("id", p.id(), "text", p.text()))));
-                }
-                producer.send(new ProducerRecord<>(prompts, "bad", "{not json"));
+            List<Map.Entry<String, String>> records = new java.util.ArrayList<>();
+            for (int i = 0; i < 6000; i++) {
+                TaskPrompt p = feed.at(i);
+                records.add(Map.entry(p.id(), Json.write(Map.of("id", p.id(), "text", p.text()))));
             }
+            records.add(Map.entry("bad", "{not json"));
+            broker.produce(prompts, records);
 
             EmbeddedMain.Summary s = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run"),
                 "--optune.embedded.duration", "30s",

@@ -103,6 +103,17 @@ final class KafkaTestBroker implements AutoCloseable {
         throw new IOException("the restarted broker did not lead its partitions within 60 s");
     }
 
+    /** Produces keyed records (key, value) to a topic and waits until all are acknowledged. */
+    void produce(String topic, List<Map.Entry<String, String>> records) {
+        try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer = new org.apache.kafka.clients.producer.KafkaProducer<>(
+                Map.of("bootstrap.servers", bootstrap, "linger.ms", "5"),
+                new org.apache.kafka.common.serialization.StringSerializer(), new org.apache.kafka.common.serialization.StringSerializer())) {
+            for (Map.Entry<String, String> r : records) {
+                producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, r.getKey(), r.getValue()));
+            }
+        }
+    }
+
     /**
      * Reads a topic from the start as a read-committed consumer would, until {@code enough} holds for
      * what was read or {@code timeout} passes.

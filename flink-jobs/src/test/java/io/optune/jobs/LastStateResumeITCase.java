@@ -1,8 +1,5 @@
 package io.optune.jobs;
 
-import ai.djl.ndarray.NDManager;
-import io.optune.connectors.weights.FileSystemWeightLog;
-import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PromptOutcome;
 import org.junit.jupiter.api.Test;
@@ -58,13 +55,7 @@ class LastStateResumeITCase {
 
         List<PolicyUpdate> versions = second.versions();
         assertThat(second.finalVersion()).isGreaterThan(first.finalVersion());
-        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(second.weightLog()).build();
-        try (NDManager m = NDManager.newBaseManager()) {
-            for (int i = 0; i < versions.size(); i++) {
-                assertThat(versions.get(i).version()).isEqualTo(i);
-                PolicySnapshot.load(log.read(versions.get(i).location()), m, versions.get(i).sha256(), null).model().close();
-            }
-        }
+        WeightLogs.assertGapFreeAndLoadable(versions, second.weightLog());
     }
 
     private static String listing(Path p) throws java.io.IOException {

@@ -1,6 +1,5 @@
 package io.optune.jobs;
 
-import io.optune.connectors.weights.FileSystemWeightLog;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PromptOutcome;
 import org.apache.flink.configuration.Configuration;
@@ -10,7 +9,6 @@ import org.apache.flink.streaming.util.TestStreamEnvironment;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -40,25 +38,12 @@ class TaskManagerLossITCase {
         TestStreamEnvironment.setAsContext(cluster, 1);
         Path weights = dir.resolve("weights");
         AtomicLong lostAt = new AtomicLong();
-        Thread killer = new Thread(() -> {
-            try {
-                FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights.toUri().toString()).build();
-                long deadline = System.currentTimeMillis() + 120_000;
-                while (System.currentTimeMillis() < deadline) {
-                    if (Files.exists(weights.resolve("announcements")) && log.versions().size() >= 4) {
-                        lostAt.set(System.currentTimeMillis());
-                        cluster.terminateTaskManager(0).get();
-                        cluster.startTaskManager();
-                        return;
-                    }
-                    Thread.sleep(200);
-                }
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        }, "taskmanager-killer");
         try {
-            killer.start();
+            Thread killer = WeightLogs.whenVersions(weights, 4, "taskmanager-killer", () -> {
+                lostAt.set(System.currentTimeMillis());
+                cluster.terminateTaskManager(0).get();
+                cluster.startTaskManager();
+            });
             EmbeddedMain.Summary s = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run"),
                 "--optune.seed", String.valueOf(SEED),
                 "--optune.weights.path", weights.toUri().toString(),
