@@ -14,7 +14,7 @@ public final class EngineTestSupport {
 
     /** A very small model so tests run in milliseconds. */
     public static ModelConfig smallConfig() {
-        return new ModelConfig(TOKENIZER.vocabSize(), 32, 32, 2, 4, 1e-5f);
+        return ModelConfig.gpt2(TOKENIZER.vocabSize(), 32, 32, 2, 4);
     }
 
     public static TransformerLM smallModel(NDManager manager, long seed) {

@@ -45,10 +45,12 @@ public final class Batches {
         float[] mask = new float[b * t];
         long[] pos = new long[b * t];
         long[] last = new long[b];
+        int[] real = new int[b];
         for (int i = 0; i < b; i++) {
             int[] p = prompts.get(i);
             int[] r = responses.get(i);
             int len = p.length + r.length;
+            real[i] = len - 1;
             for (int j = 0; j < t; j++) {
                 pos[i * t + j] = j;
                 if (j < len - 1) {
@@ -63,10 +65,57 @@ public final class Batches {
         return new Scoring(
                 m.create(in, new Shape(b, t)),
                 m.create(pos, new Shape(b, t)),
-                causalBias(m, t),
+                rightPaddedBias(m, real, t),
                 m.create(tg, new Shape(b, t)),
                 m.create(mask, new Shape(b, t)),
                 m.create(last, new Shape(b)));
+    }
+
+    /** Right-padded rows as model inputs: tokens, positions from 0, and their attention bias. */
+    public record Inputs(NDArray tokens, NDArray positions, NDArray bias) {}
+
+    /**
+     * Rows of token ids right-padded with {@code padId} to the longest; as transformers with an
+     * attention mask, every position attends causally to the real tokens of its row only.
+     */
+    public static Inputs rightPadded(NDManager m, List<int[]> rows, int padId) {
+        int b = rows.size();
+        int t = 1;
+        for (int[] r : rows) {
+            t = Math.max(t, r.length);
+        }
+        long[] tok = new long[b * t];
+        long[] pos = new long[b * t];
+        int[] real = new int[b];
+        for (int i = 0; i < b; i++) {
+            int[] r = rows.get(i);
+            real[i] = r.length;
+            for (int j = 0; j < t; j++) {
+                tok[i * t + j] = j < r.length ? r[j] : padId;
+                pos[i * t + j] = j;
+            }
+        }
+        return new Inputs(m.create(tok, new Shape(b, t)), m.create(pos, new Shape(b, t)), rightPaddedBias(m, real, t));
+    }
+
+    /**
+     * (B, 1, T, T) causal mask that also hides each row's right padding as a key (so a padded
+     * position still sees its row's real tokens, as in transformers; real positions never see pads).
+     */
+    static NDArray rightPaddedBias(NDManager m, int[] realLengths, int t) {
+        int b = realLengths.length;
+        float[] bias = new float[b * t * t];
+        for (int i = 0; i < b; i++) {
+            for (int q = 0; q < t; q++) {
+                int base = (i * t + q) * t;
+                for (int k = 0; k < t; k++) {
+                    if (k > q || k >= realLengths[i]) {
+                        bias[base + k] = TransformerLM.MASKED;
+                    }
+                }
+            }
+        }
+        return m.create(bias, new Shape(b, 1, t, t));
     }
 
     /** (1, 1, T, T) additive causal mask. */

@@ -3,7 +3,7 @@ package io.optune.engine.model;
 import ai.djl.ndarray.NDArray;
 
 /**
- * Keys and values of every layer for the tokens seen so far, each of shape (B, heads, T, headWidth).
+ * Keys and values of every layer for the tokens seen so far, each of shape (B, kvHeads, T, headDim) after RoPE.
  * Owned by the generation's sub-manager; a step replaces the arrays with ones grown by the new tokens.
  */
 public final class KvCache {

@@ -14,73 +14,130 @@ import ai.djl.nn.norm.LayerNorm;
 import io.optune.engine.Rng;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * A GPT-2 style decoder-only transformer (pre-norm blocks, learned positions, tied output
- * embedding) written as functions over a named parameter map rather than as DJL {@code Block}s.
+ * One decoder-only transformer for every {@link ModelFamily}: token embedding, N pre-norm blocks
+ * (attention, then MLP, each with a residual), a final norm and an LM head. The family switches
+ * LayerNorm / RMSNorm, learned positions / RoPE, GPT-2's fused Conv1D {@code c_attn} / separate
+ * q, k, v, o projections (with Qwen2's biases, Qwen3's per-head q/k norms, grouped-query
+ * attention), {@code gelu_new} / SwiGLU, and a tied / untied head. Written as functions over a
+ * named parameter map rather than as DJL {@code Block}s.
  *
  * <p>Why not {@code Block}s: the trainer must checkpoint parameters <em>and</em> optimizer moments
  * bit-exactly and swap in published weights while generating; owning the arrays by name makes both
  * plain, and the functional ops ({@link Linear#linear}, {@link Embedding#embedding},
  * {@link LayerNorm#layerNorm}) attach every intermediate to the input's manager, so a sub-manager
- * per step frees all of them. Parameter names follow GPT-2's ({@code wte}, {@code h.0.attn.c_attn},
- * ...) with DJL's (out, in) matrix layout.
+ * per step frees all of them.
  *
- * <p>Axes: tokens and positions are (B, T) int64; {@code bias} is an additive attention mask of
- * shape (B, 1, T, T_past + T) in float32 (0 = attend, large negative = masked); hidden states are
- * (B, T, width); logits are (B, T, vocab).
+ * <p>Parameter names and layouts are the Hugging Face ones ({@code transformer.h.0.attn.c_attn.weight}
+ * stored [in, out] as GPT-2's Conv1D stores it, {@code model.layers.0.self_attn.q_proj.weight}
+ * [out, in], {@code lm_head.weight}, a reward model's {@code score.weight} [1, hidden]), so a
+ * checkpoint loads and exports without renaming or transposing, and gradients compare by name.
+ *
+ * <p>Axes: tokens and positions are (B, T) int64 (positions count from 0 at a row's first real
+ * token); {@code bias} is an additive attention mask of shape (B or 1, 1, T, T_past + T) in float32
+ * (0 = attend, {@link #MASKED} = masked); hidden states are (B, T, width); logits are (B, T, vocab).
+ * Everything is computed in float32.
  */
 public final class TransformerLM implements AutoCloseable {
     /** Added to masked attention scores; finite so that fully masked (padding) rows stay finite. */
     public static final float MASKED = -1e9f;
 
+    private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
+
     private final ModelConfig config;
     private final NDManager manager;
     private final Map<String, NDArray> params;
+    private final String prefix;
+    private final String embedName;
+    private final float[] invFreq;
 
     private TransformerLM(ModelConfig config, NDManager manager, Map<String, NDArray> params) {
         this.config = config;
         this.manager = manager;
         this.params = params;
+        this.prefix = config.family().prefix();
+        this.embedName = prefix + (config.family().isGpt2() ? "wte.weight" : "embed_tokens.weight");
+        int half = config.headDim() / 2;
+        this.invFreq = new float[half];
+        for (int i = 0; i < half; i++) {
+            // As transformers: theta^(2i/d) in float32, then its reciprocal.
+            float exponent = (float) (2 * i) / config.headDim();
+            invFreq[i] = config.ropePrecision().round(1f / (float) Math.pow(config.ropeTheta(), exponent));
+        }
     }
 
-    /** Parameter names and shapes in a fixed order, the order of snapshots. */
+    /** Parameter names and shapes in a fixed order, the order of snapshots and exports. */
     public static LinkedHashMap<String, Shape> parameterShapes(ModelConfig c, boolean scalarHead) {
         LinkedHashMap<String, Shape> s = new LinkedHashMap<>();
         int d = c.width();
-        s.put("wte.weight", new Shape(c.vocabSize(), d));
-        s.put("wpe.weight", new Shape(c.contextLength(), d));
-        for (int i = 0; i < c.layers(); i++) {
-            String p = "h." + i + ".";
-            s.put(p + "ln_1.weight", new Shape(d));
-            s.put(p + "ln_1.bias", new Shape(d));
-            s.put(p + "attn.c_attn.weight", new Shape(3L * d, d));
-            s.put(p + "attn.c_attn.bias", new Shape(3L * d));
-            s.put(p + "attn.c_proj.weight", new Shape(d, d));
-            s.put(p + "attn.c_proj.bias", new Shape(d));
-            s.put(p + "ln_2.weight", new Shape(d));
-            s.put(p + "ln_2.bias", new Shape(d));
-            s.put(p + "mlp.c_fc.weight", new Shape(4L * d, d));
-            s.put(p + "mlp.c_fc.bias", new Shape(4L * d));
-            s.put(p + "mlp.c_proj.weight", new Shape(d, 4L * d));
-            s.put(p + "mlp.c_proj.bias", new Shape(d));
+        int inner = c.intermediateSize();
+        if (c.family().isGpt2()) {
+            String p = "transformer.";
+            s.put(p + "wte.weight", new Shape(c.vocabSize(), d));
+            s.put(p + "wpe.weight", new Shape(c.contextLength(), d));
+            for (int i = 0; i < c.layers(); i++) {
+                String l = p + "h." + i + ".";
+                s.put(l + "ln_1.weight", new Shape(d));
+                s.put(l + "ln_1.bias", new Shape(d));
+                s.put(l + "attn.c_attn.weight", new Shape(d, 3L * d)); // Conv1D: [in, out]
+                s.put(l + "attn.c_attn.bias", new Shape(3L * d));
+                s.put(l + "attn.c_proj.weight", new Shape(d, d));
+                s.put(l + "attn.c_proj.bias", new Shape(d));
+                s.put(l + "ln_2.weight", new Shape(d));
+                s.put(l + "ln_2.bias", new Shape(d));
+                s.put(l + "mlp.c_fc.weight", new Shape(d, inner));
+                s.put(l + "mlp.c_fc.bias", new Shape(inner));
+                s.put(l + "mlp.c_proj.weight", new Shape(inner, d));
+                s.put(l + "mlp.c_proj.bias", new Shape(d));
+            }
+            s.put(p + "ln_f.weight", new Shape(d));
+            s.put(p + "ln_f.bias", new Shape(d));
+        } else {
+            String p = "model.";
+            long q = (long) c.heads() * c.headDim();
+            long kv = (long) c.kvHeads() * c.headDim();
+            s.put(p + "embed_tokens.weight", new Shape(c.vocabSize(), d));
+            for (int i = 0; i < c.layers(); i++) {
+                String l = p + "layers." + i + ".";
+                s.put(l + "input_layernorm.weight", new Shape(d));
+                s.put(l + "self_attn.q_proj.weight", new Shape(q, d));
+                s.put(l + "self_attn.k_proj.weight", new Shape(kv, d));
+                s.put(l + "self_attn.v_proj.weight", new Shape(kv, d));
+                if (c.qkvBias()) {
+                    s.put(l + "self_attn.q_proj.bias", new Shape(q));
+                    s.put(l + "self_attn.k_proj.bias", new Shape(kv));
+                    s.put(l + "self_attn.v_proj.bias", new Shape(kv));
+                }
+                if (c.qkNorm()) {
+                    s.put(l + "self_attn.q_norm.weight", new Shape(c.headDim()));
+                    s.put(l + "self_attn.k_norm.weight", new Shape(c.headDim()));
+                }
+                s.put(l + "self_attn.o_proj.weight", new Shape(d, q));
+                s.put(l + "post_attention_layernorm.weight", new Shape(d));
+                s.put(l + "mlp.gate_proj.weight", new Shape(inner, d));
+                s.put(l + "mlp.up_proj.weight", new Shape(inner, d));
+                s.put(l + "mlp.down_proj.weight", new Shape(d, inner));
+            }
+            s.put(p + "norm.weight", new Shape(d));
         }
-        s.put("ln_f.weight", new Shape(d));
-        s.put("ln_f.bias", new Shape(d));
+        if (!c.tiedEmbeddings() && !scalarHead) {
+            s.put("lm_head.weight", new Shape(c.vocabSize(), d));
+        }
         if (scalarHead) {
-            s.put("score.weight", new Shape(1, d));
-            s.put("score.bias", new Shape(1));
+            s.put("score.weight", new Shape(1, d)); // as *ForSequenceClassification: no bias
         }
         return s;
     }
 
     /**
-     * A freshly initialised model (GPT-2 init: N(0, 0.02) weights, residual projections scaled by
-     * 1/sqrt(2 * layers), zero biases, unit layer-norm gains), deterministic in {@code seed}.
+     * A freshly initialised model (N(0, 0.02) matrices, residual output projections scaled by
+     * 1/sqrt(2 * layers), zero biases, unit norm gains), deterministic in {@code seed}.
      */
     public static TransformerLM create(ModelConfig config, NDManager parent, long seed, boolean scalarHead) {
         NDManager manager = parent.newSubManager();
@@ -93,10 +150,12 @@ public final class TransformerLM implements AutoCloseable {
             float[] values = new float[Math.toIntExact(shape.size())];
             if (name.endsWith(".bias")) {
                 // zeros
-            } else if (name.startsWith("ln_") || name.contains(".ln_")) {
-                java.util.Arrays.fill(values, 1f);
+            } else if (isNorm(name)) {
+                Arrays.fill(values, 1f);
             } else {
-                float std = name.endsWith("c_proj.weight") ? residualStd : 0.02f;
+                boolean residual = name.endsWith("c_proj.weight") || name.endsWith("o_proj.weight")
+                        || name.endsWith("down_proj.weight");
+                float std = residual ? residualStd : 0.02f;
                 for (int i = 0; i < values.length; i++) {
                     values[i] = (float) (rng.nextGaussian() * std);
                 }
@@ -106,31 +165,60 @@ public final class TransformerLM implements AutoCloseable {
         return new TransformerLM(config, manager, params);
     }
 
+    private static boolean isNorm(String name) {
+        return name.contains(".ln_") || name.endsWith("norm.weight");
+    }
+
     /** A model over the given arrays, which are copied into a new sub-manager of {@code parent}. */
     public static TransformerLM fromArrays(
             ModelConfig config, NDManager parent, Map<String, NDArray> arrays, boolean scalarHead) {
         NDManager manager = parent.newSubManager();
+        try {
+            Map<String, NDArray> params = new LinkedHashMap<>();
+            for (Map.Entry<String, Shape> e : parameterShapes(config, scalarHead).entrySet()) {
+                NDArray src = checked(arrays, e.getKey(), e.getValue());
+                // duplicate(): toType/toDevice return the same storage when nothing changes.
+                NDArray converted = src.toType(DataType.FLOAT32, false).toDevice(manager.getDevice(), false);
+                NDArray copy = converted.duplicate();
+                copy.attach(manager);
+                if (converted != src) {
+                    converted.close();
+                }
+                params.put(e.getKey(), copy);
+            }
+            return new TransformerLM(config, manager, params);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /**
+     * A model that takes ownership of {@code owner} and the float32 arrays in it (no copy), for
+     * loaders that create each parameter once. Every parameter must be present with its shape.
+     */
+    public static TransformerLM adopt(ModelConfig config, NDManager owner, Map<String, NDArray> arrays, boolean scalarHead) {
         Map<String, NDArray> params = new LinkedHashMap<>();
         for (Map.Entry<String, Shape> e : parameterShapes(config, scalarHead).entrySet()) {
-            NDArray src = arrays.get(e.getKey());
-            if (src == null) {
-                throw new IllegalArgumentException("missing parameter '" + e.getKey() + "'");
+            NDArray a = checked(arrays, e.getKey(), e.getValue());
+            if (a.getDataType() != DataType.FLOAT32) {
+                throw new IllegalArgumentException("parameter '" + e.getKey() + "' is " + a.getDataType() + ", not float32");
             }
-            if (!src.getShape().equals(e.getValue())) {
-                throw new IllegalArgumentException(
-                        "parameter '" + e.getKey() + "' has shape " + src.getShape()
-                                + ", the config needs " + e.getValue());
-            }
-            // duplicate(): toType/toDevice return the same storage when nothing changes.
-            NDArray converted = src.toType(DataType.FLOAT32, false).toDevice(manager.getDevice(), false);
-            NDArray copy = converted.duplicate();
-            copy.attach(manager);
-            if (converted != src) {
-                converted.close();
-            }
-            params.put(e.getKey(), copy);
+            params.put(e.getKey(), a);
         }
-        return new TransformerLM(config, manager, params);
+        return new TransformerLM(config, owner, params);
+    }
+
+    private static NDArray checked(Map<String, NDArray> arrays, String name, Shape shape) {
+        NDArray src = arrays.get(name);
+        if (src == null) {
+            throw new IllegalArgumentException("missing parameter '" + name + "'");
+        }
+        if (!src.getShape().equals(shape)) {
+            throw new IllegalArgumentException(
+                    "parameter '" + name + "' has shape " + src.getShape() + ", the config needs " + shape);
+        }
+        return src;
     }
 
     public ModelConfig config() {
@@ -145,13 +233,18 @@ public final class TransformerLM implements AutoCloseable {
         return manager.getDevice();
     }
 
-    /** The live parameter arrays by name (in snapshot order). Do not close them. */
+    /** The live parameter arrays by Hugging Face name (in snapshot order). Do not close them. */
     public Map<String, NDArray> parameters() {
         return Collections.unmodifiableMap(params);
     }
 
     public boolean hasScalarHead() {
         return params.containsKey("score.weight");
+    }
+
+    /** The token embedding's name ({@code transformer.wte.weight} or {@code model.embed_tokens.weight}). */
+    public String embeddingName() {
+        return embedName;
     }
 
     public long parameterCount() {
@@ -195,58 +288,89 @@ public final class TransformerLM implements AutoCloseable {
     }
 
     /**
-     * Final hidden states (after the last layer norm), (B, T, width). When {@code cache} is given,
-     * the keys and values of these tokens are appended to it and attention also covers the cached
-     * ones.
+     * Final hidden states (after the last norm), (B, T, width). When {@code cache} is given, the
+     * keys and values of these tokens are appended to it and attention also covers the cached ones.
      */
     public NDArray hidden(NDArray tokens, NDArray positions, NDArray bias, KvCache cache) {
-        NDArray x = Embedding.embedding(tokens, params.get("wte.weight"), SparseFormat.DENSE).head();
-        NDArray pos = Embedding.embedding(positions, params.get("wpe.weight"), SparseFormat.DENSE).head();
-        x = x.add(pos);
+        NDArray x = Embedding.embedding(tokens, params.get(embedName), SparseFormat.DENSE).head();
         NDManager m = x.getManager();
+        boolean gpt2 = config.family().isGpt2();
+        if (gpt2) {
+            x = x.add(Embedding.embedding(positions, params.get(prefix + "wpe.weight"), SparseFormat.DENSE).head());
+        }
         long b = tokens.getShape().get(0);
         long t = tokens.getShape().get(1);
-        int h = config.heads();
-        int hw = config.headWidth();
-        // Scalar operands are native arrays, never Java numbers: see the DJL autograd note in
-        // docs (a Number operand is freed before backward() and corrupts gradients).
-        NDArray scale = m.full(new Shape(), (float) (1.0 / Math.sqrt(hw)));
+        // Scalar operands are native arrays, never Java numbers: a Number operand is freed before
+        // backward() in DJL 0.36 and corrupts gradients.
+        Scalars s = new Scalars(m, config);
+        NDArray[] rope = gpt2 ? null : rope(m, positions);
         for (int i = 0; i < config.layers(); i++) {
-            String p = "h." + i + ".";
-            NDArray a = layerNorm(x, p + "ln_1");
-            NDArray qkv = Linear.linear(a, params.get(p + "attn.c_attn.weight"), params.get(p + "attn.c_attn.bias")).head();
-            NDList parts = qkv.split(3, 2);
-            NDArray q = heads(parts.get(0), b, t, h, hw);
-            NDArray k = heads(parts.get(1), b, t, h, hw);
-            NDArray v = heads(parts.get(2), b, t, h, hw);
+            String l = prefix + (gpt2 ? "h." : "layers.") + i + ".";
+            NDArray a = gpt2 ? layerNorm(x, l + "ln_1") : rmsNorm(x, params.get(l + "input_layernorm.weight"), s);
+            NDArray q;
+            NDArray k;
+            NDArray v;
+            if (gpt2) {
+                NDList qkv = conv1d(a, l + "attn.c_attn").split(3, 2);
+                q = heads(qkv.get(0), b, t, config.heads());
+                k = heads(qkv.get(1), b, t, config.heads());
+                v = heads(qkv.get(2), b, t, config.heads());
+            } else {
+                q = linear(a, l + "self_attn.q_proj").reshape(b, t, config.heads(), config.headDim());
+                k = linear(a, l + "self_attn.k_proj").reshape(b, t, config.kvHeads(), config.headDim());
+                v = heads(linear(a, l + "self_attn.v_proj"), b, t, config.kvHeads());
+                if (config.qkNorm()) {
+                    q = rmsNorm(q, params.get(l + "self_attn.q_norm.weight"), s);
+                    k = rmsNorm(k, params.get(l + "self_attn.k_norm.weight"), s);
+                }
+                q = applyRope(q.transpose(0, 2, 1, 3), rope);
+                k = applyRope(k.transpose(0, 2, 1, 3), rope);
+            }
             if (cache != null) {
                 if (cache.keys[i] != null) {
                     NDArray oldK = cache.keys[i];
                     NDArray oldV = cache.values[i];
                     k = oldK.concat(k, 2);
                     v = oldV.concat(v, 2);
+                    // The grown arrays belong to this step until the caller moves the cache; so do
+                    // all views derived from them below (otherwise they would leak per step).
+                    k.attach(m);
+                    v.attach(m);
                     oldK.close(); // concat copied them
                     oldV.close();
                 }
                 cache.keys[i] = k;
                 cache.values[i] = v;
             }
-            NDArray keysT = k.transpose(0, 1, 3, 2);
-            keysT.attach(m); // with a cache, k lives in the generation's manager; its view must not
-            NDArray scores = q.matMul(keysT).mul(scale).add(bias);
-            NDArray attn = scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(b, t, config.width());
-            x = x.add(Linear.linear(attn, params.get(p + "attn.c_proj.weight"), params.get(p + "attn.c_proj.bias")).head());
-            NDArray f = layerNorm(x, p + "ln_2");
-            f = Linear.linear(f, params.get(p + "mlp.c_fc.weight"), params.get(p + "mlp.c_fc.bias")).head();
-            f = Activation.gelu(f);
-            x = x.add(Linear.linear(f, params.get(p + "mlp.c_proj.weight"), params.get(p + "mlp.c_proj.bias")).head());
+            NDArray kk = repeatKv(k);
+            NDArray vv = repeatKv(v);
+            NDArray scores = q.matMul(kk.transpose(0, 1, 3, 2)).mul(s.scale).add(bias);
+            NDArray attn = scores.softmax(-1).matMul(vv).transpose(0, 2, 1, 3)
+                    .reshape(b, t, (long) config.heads() * config.headDim());
+            if (gpt2) {
+                x = x.add(conv1d(attn, l + "attn.c_proj"));
+                NDArray f = layerNorm(x, l + "ln_2");
+                f = geluNew(conv1d(f, l + "mlp.c_fc"), s);
+                x = x.add(conv1d(f, l + "mlp.c_proj"));
+            } else {
+                x = x.add(linear(attn, l + "self_attn.o_proj"));
+                NDArray f = rmsNorm(x, params.get(l + "post_attention_layernorm.weight"), s);
+                NDArray gate = linear(f, l + "mlp.gate_proj");
+                NDArray up = linear(f, l + "mlp.up_proj");
+                f = gate.mul(Activation.sigmoid(gate)).mul(up); // SwiGLU: silu(gate) * up
+                x = x.add(linear(f, l + "mlp.down_proj"));
+            }
         }
-        return layerNorm(x, "ln_f");
+        return gpt2 ? layerNorm(x, prefix + "ln_f") : rmsNorm(x, params.get(prefix + "norm.weight"), s);
     }
 
-    /** Next-token logits from hidden states, through the tied token embedding: (B, T, vocab). */
+    /** Next-token logits from hidden states, through the LM head (tied or not): (B, T, vocab). */
     public NDArray logits(NDArray hidden) {
-        return Linear.linear(hidden, params.get("wte.weight")).head();
+        NDArray head = config.tiedEmbeddings() ? params.get(embedName) : params.get("lm_head.weight");
+        if (head == null) {
+            throw new IllegalStateException("this model has no LM head (it is a reward model)");
+        }
+        return Linear.linear(hidden, head).head();
     }
 
     /** One scalar per position from the reward head: (B, T). Only for models with a scalar head. */
@@ -254,28 +378,96 @@ public final class TransformerLM implements AutoCloseable {
         if (!hasScalarHead()) {
             throw new IllegalStateException("this model has no scalar head");
         }
-        return Linear.linear(hidden, params.get("score.weight"), params.get("score.bias")).head().squeeze(-1);
+        return Linear.linear(hidden, params.get("score.weight")).head().squeeze(-1);
     }
 
-    private NDArray layerNorm(NDArray x, String prefix) {
+    /** Native scalars of one forward pass. */
+    private static final class Scalars {
+        final NDArray scale;
+        final NDArray eps;
+        final NDArray half;
+        final NDArray one;
+        final NDArray geluCoef;
+        final NDArray geluScale;
+
+        Scalars(NDManager m, ModelConfig c) {
+            scale = m.full(new Shape(), (float) (1.0 / Math.sqrt(c.headDim())));
+            eps = m.full(new Shape(), c.normEps());
+            half = m.full(new Shape(), 0.5f);
+            one = m.full(new Shape(), 1f);
+            geluCoef = m.full(new Shape(), 0.044715f);
+            geluScale = m.full(new Shape(), (float) SQRT_2_OVER_PI);
+        }
+    }
+
+    private NDArray linear(NDArray x, String name) {
+        return Linear.linear(x, params.get(name + ".weight"), params.get(name + ".bias")).head();
+    }
+
+    /** GPT-2's Conv1D: weight stored [in, out], so x @ W + b. */
+    private NDArray conv1d(NDArray x, String name) {
+        return x.matMul(params.get(name + ".weight")).add(params.get(name + ".bias"));
+    }
+
+    private NDArray layerNorm(NDArray x, String name) {
         return LayerNorm.layerNorm(
-                        x,
-                        new Shape(config.width()),
-                        params.get(prefix + ".weight"),
-                        params.get(prefix + ".bias"),
-                        config.layerNormEps())
+                        x, new Shape(config.width()), params.get(name + ".weight"), params.get(name + ".bias"),
+                        config.normEps())
                 .head();
     }
 
-    private static NDArray heads(NDArray x, long b, long t, int h, int hw) {
-        return x.reshape(b, t, h, hw).transpose(0, 2, 1, 3);
+    /** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * w. */
+    private static NDArray rmsNorm(NDArray x, NDArray weight, Scalars s) {
+        int last = x.getShape().dimension() - 1;
+        NDArray rms = x.square().mean(new int[] {last}, true).add(s.eps).sqrt();
+        return x.div(rms).mul(weight);
     }
 
-    /** Names of the parameters that weight decay applies to (matrices, not embeddings/norms/biases). */
+    /** The tanh approximation of GELU that GPT-2 uses ({@code gelu_new}). */
+    private static NDArray geluNew(NDArray x, Scalars s) {
+        NDArray inner = x.add(x.mul(x).mul(x).mul(s.geluCoef)).mul(s.geluScale);
+        return x.mul(s.half).mul(inner.tanh().add(s.one));
+    }
+
+    /** cos and sin of every position's angles, each (B, 1, T, headDim), the halves repeated. */
+    private NDArray[] rope(NDManager m, NDArray positions) {
+        NDArray freq = m.create(invFreq);
+        NDArray angles = positions.toType(DataType.FLOAT32, false).expandDims(2).mul(freq);
+        NDArray emb = angles.concat(angles, 2).expandDims(1);
+        return new NDArray[] {emb.cos(), emb.sin()};
+    }
+
+    /** x * cos + rotate_half(x) * sin, with rotate_half([x1, x2]) = [-x2, x1] (transformers' convention). */
+    private static NDArray applyRope(NDArray x, NDArray[] rope) {
+        NDList halves = x.split(2, 3);
+        NDArray rotated = halves.get(1).neg().concat(halves.get(0), 3);
+        return x.mul(rope[0]).add(rotated.mul(rope[1]));
+    }
+
+    /** (B, kvHeads, T, d) -> (B, heads, T, d): each key/value head serves {@code groups} query heads. */
+    private NDArray repeatKv(NDArray x) {
+        int groups = config.groups();
+        if (groups == 1) {
+            return x;
+        }
+        Shape s = x.getShape();
+        return x.expandDims(2).repeat(2, groups).reshape(s.get(0), s.get(1) * groups, s.get(2), s.get(3));
+    }
+
+    private NDArray heads(NDArray x, long b, long t, int h) {
+        return x.reshape(b, t, h, config.headDim()).transpose(0, 2, 1, 3);
+    }
+
+    /**
+     * Names of the parameters that weight decay applies to: the matrices inside the blocks (not
+     * embeddings, norms, biases or heads), by their Hugging Face names.
+     */
     public List<String> decayedParameters() {
         List<String> names = new ArrayList<>();
-        for (String n : params.keySet()) {
-            if (n.startsWith("h.") && n.endsWith(".weight") && !n.contains(".ln_")) {
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            String n = e.getKey();
+            boolean inBlock = n.contains(".h.") || n.contains(".layers.");
+            if (inBlock && e.getValue().getShape().dimension() == 2) {
                 names.add(n);
             }
         }

@@ -83,18 +83,29 @@ public final class AdamW implements AutoCloseable {
      */
     public Step minimize(Supplier<NDArray> loss) {
         zeroGradients();
-        double value;
+        return finish(accumulate(loss));
+    }
+
+    /**
+     * Evaluates {@code loss} under a gradient collector and back-propagates, adding to the current
+     * gradients (for gradient accumulation over micro-batches); returns the loss value.
+     */
+    public double accumulate(Supplier<NDArray> loss) {
         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
             NDArray l = loss.get();
             gc.backward(l);
-            value = l.getFloat();
+            return l.getFloat();
         }
+    }
+
+    /** Updates with the accumulated gradients unless {@code lossValue} or their norm is not finite. */
+    public Step finish(double lossValue) {
         double norm = gradientNorm();
-        if (!Double.isFinite(value) || !Double.isFinite(norm)) {
-            return new Step(value, norm, true);
+        if (!Double.isFinite(lossValue) || !Double.isFinite(norm)) {
+            return new Step(lossValue, norm, true);
         }
         update(norm);
-        return new Step(value, norm, false);
+        return new Step(lossValue, norm, false);
     }
 
     /** Global L2 norm of all gradients (may be NaN or infinite). */

@@ -28,9 +28,22 @@ public final class DpoTrainer implements AutoCloseable {
 
     /** Takes ownership of {@code policy}; the reference starts as a copy of it. */
     public DpoTrainer(TransformerLM policy, DpoConfig config) {
+        this(policy, policy.copy(policy.manager()), config);
+    }
+
+    /**
+     * Takes ownership of {@code policy} and {@code reference} (the frozen model the policy is kept
+     * close to; same config).
+     */
+    public DpoTrainer(TransformerLM policy, TransformerLM reference, DpoConfig config) {
+        if (!policy.config().equals(reference.config())) {
+            throw new IllegalArgumentException("the reference model " + reference.config()
+                    + " differs in shape from the policy " + policy.config());
+        }
         this.policy = policy;
         this.config = config;
-        this.reference = policy.copy(policy.manager());
+        this.reference = reference;
+        reference.setTrainable(false);
         this.optimizer = new AdamW(policy, config.optimizer());
         policy.setTrainable(true);
     }
@@ -68,68 +81,106 @@ public final class DpoTrainer implements AutoCloseable {
         reference.copyFrom(policy);
     }
 
+    /** The loss of a batch and what it was made of; the policy's gradients hold its gradient. */
+    public record Evaluation(double loss, float[] margins, float[] logRatios) {}
+
     public StepResult step(List<PreferenceExample> batch) {
+        Evaluation e = lossAndGradients(batch);
+        int b = batch.size();
+        double sum = 0;
+        int correct = 0;
+        for (float x : e.margins()) {
+            sum += x;
+            correct += x > 0 ? 1 : 0;
+        }
+        double kl = 0;
+        for (float x : e.logRatios()) {
+            kl += x;
+        }
+        double margin = sum / b;
+        double accuracy = (double) correct / b;
+        kl /= e.logRatios().length;
+        AdamW.Step step = optimizer.finish(e.loss());
+        if (step.skipped()) {
+            skippedSteps++;
+            LOG.warn("Skipping DPO step {}: loss={} gradNorm={} (skipped so far: {})",
+                    optimizer.step() + 1, step.loss(), step.gradNorm(), skippedSteps);
+            return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(), 0f, true);
+        }
+        return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(),
+                config.optimizer().learningRateAt(optimizer.step()), false);
+    }
+
+    /**
+     * The weighted DPO loss of {@code batch} with its gradient left in the policy's parameters (set,
+     * not added to), computed in micro-batches of {@link DpoConfig#microBatchPairs()} pairs whose
+     * gradients add up to the whole batch's. Changes no weights.
+     */
+    public Evaluation lossAndGradients(List<PreferenceExample> batch) {
         if (batch.isEmpty()) {
             throw new IllegalArgumentException("empty training batch");
         }
         GradMode.off();
         int b = batch.size();
-        List<int[]> prompts = new ArrayList<>(2 * b);
-        List<int[]> responses = new ArrayList<>(2 * b);
         double[] raw = new double[b];
-        float[] chosenLengths = new float[b];
         for (int i = 0; i < b; i++) {
-            PreferenceExample e = batch.get(i);
-            prompts.add(e.prompt());
-            responses.add(e.chosen());
-            chosenLengths[i] = Math.max(1, e.chosen().length);
-        }
-        for (int i = 0; i < b; i++) {
-            prompts.add(batch.get(i).prompt());
-            responses.add(batch.get(i).rejected());
             raw[i] = batch.get(i).weight();
         }
         float[] weights = PairWeighting.normalise(raw);
+        int micro = config.microBatchPairs() > 0 ? Math.min(config.microBatchPairs(), b) : b;
+        float[] margins = new float[b];
+        float[] ratios = new float[2 * b];
+        double loss = 0;
+        optimizer.zeroGradients();
+        for (int from = 0; from < b; from += micro) {
+            int to = Math.min(b, from + micro);
+            loss += accumulate(batch.subList(from, to), java.util.Arrays.copyOfRange(weights, from, to),
+                    (float) (to - from) / b, from, margins, ratios, b);
+        }
+        return new Evaluation(loss, margins, ratios);
+    }
+
+    /** Forward and backward of one micro-batch; its loss is scaled by its share of the batch. */
+    private double accumulate(List<PreferenceExample> part, float[] weights, float share, int offset,
+            float[] margins, float[] ratios, int total) {
+        int n = part.size();
+        List<int[]> prompts = new ArrayList<>(2 * n);
+        List<int[]> responses = new ArrayList<>(2 * n);
+        float[] chosenLengths = new float[n];
+        for (PreferenceExample e : part) {
+            prompts.add(e.prompt());
+            responses.add(e.chosen());
+        }
+        for (int i = 0; i < n; i++) {
+            PreferenceExample e = part.get(i);
+            prompts.add(e.prompt());
+            responses.add(e.rejected());
+            chosenLengths[i] = Math.max(1, e.chosen().length);
+        }
         try (NDManager m = policy.manager().newSubManager()) {
             NDArray refLogps = m.create(LogProbs.sequenceLogProbsNoGrad(reference, m, prompts, responses));
             NDArray w = m.create(weights);
             NDArray[] kept = new NDArray[2]; // the margins and log-ratios, for metrics
-            AdamW.Step step = optimizer.minimize(() -> {
+            double value = optimizer.accumulate(() -> {
                 NDArray logps = LogProbs.sequenceLogProbs(policy, m, prompts, responses);
-                NDArray ratio = logps.sub(refLogps); // (2B): chosen then rejected
-                NDArray h = ratio.get("0:{}", b).sub(ratio.get("{}:", b));
+                NDArray ratio = logps.sub(refLogps); // (2n): chosen then rejected
+                NDArray h = ratio.get("0:{}", n).sub(ratio.get("{}:", n));
                 NDArray perPair = DpoLoss.perPair(h, config.loss(), config.beta());
                 if (config.nllWeight() > 0) {
-                    NDArray nll = logps.get("0:{}", b).neg().div(m.create(chosenLengths));
+                    NDArray nll = logps.get("0:{}", n).neg().div(m.create(chosenLengths));
                     perPair = perPair.add(nll.mul(m.full(new ai.djl.ndarray.types.Shape(), config.nllWeight())));
                 }
                 kept[0] = h;
                 kept[1] = ratio;
-                return DpoLoss.weightedMean(perPair, w);
+                NDArray l = DpoLoss.weightedMean(perPair, w);
+                return share == 1f ? l : l.mul(m.full(new ai.djl.ndarray.types.Shape(), share));
             });
             float[] hs = kept[0].toFloatArray();
             float[] rs = kept[1].toFloatArray();
-            double sum = 0;
-            int correct = 0;
-            for (float x : hs) {
-                sum += x;
-                correct += x > 0 ? 1 : 0;
-            }
-            double kl = 0;
-            for (float x : rs) {
-                kl += x;
-            }
-            double margin = sum / b;
-            double accuracy = (double) correct / b;
-            kl /= rs.length;
-            if (step.skipped()) {
-                skippedSteps++;
-                LOG.warn("Skipping DPO step {}: loss={} gradNorm={} (skipped so far: {})",
-                        optimizer.step() + 1, step.loss(), step.gradNorm(), skippedSteps);
-                return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(), 0f, true);
-            }
-            return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(),
-                    config.optimizer().learningRateAt(optimizer.step()), false);
+            System.arraycopy(hs, 0, margins, offset, n);
+            System.arraycopy(rs, 0, ratios, offset, n);
+            System.arraycopy(rs, n, ratios, total + offset, n);
+            return value;
         }
     }
 

@@ -94,9 +94,9 @@ class LogProbsTest {
     @Test
     void copyIsIndependentOfTheOriginal() {
         TransformerLM copy = model.copy(manager);
-        NDArray w = model.parameters().get("wte.weight");
-        float before = copy.parameters().get("wte.weight").getFloat(5, 5);
+        NDArray w = model.parameters().get("transformer.wte.weight");
+        float before = copy.parameters().get("transformer.wte.weight").getFloat(5, 5);
         w.set(new ai.djl.ndarray.index.NDIndex("5, 5"), 123f);
-        assertThat(copy.parameters().get("wte.weight").getFloat(5, 5)).isEqualTo(before);
+        assertThat(copy.parameters().get("transformer.wte.weight").getFloat(5, 5)).isEqualTo(before);
     }
 }

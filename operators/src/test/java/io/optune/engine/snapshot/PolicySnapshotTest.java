@@ -75,7 +75,7 @@ class PolicySnapshotTest {
         assertThatThrownBy(() -> PolicySnapshot.load(bytes, manager, "00".repeat(32), null))
                 .isInstanceOf(SnapshotException.class)
                 .hasMessageContaining("announced");
-        ModelConfig other = new ModelConfig(TOKENIZER.vocabSize(), 32, 64, 2, 4, 1e-5f);
+        ModelConfig other = ModelConfig.gpt2(TOKENIZER.vocabSize(), 32, 64, 2, 4);
         assertThatThrownBy(() -> PolicySnapshot.load(bytes, manager, null, other))
                 .isInstanceOf(SnapshotException.class)
                 .hasMessageContaining("expected");

@@ -44,7 +44,7 @@ class DpoTrainerTest {
         for (LossType type : LossType.values()) {
             TransformerLM policy = EngineTestSupport.smallModel(manager, 5);
             try (DpoTrainer trainer = new DpoTrainer(policy, config(type, type == LossType.SIGMOID ? 0.2f : 0f))) {
-                float[] refBefore = trainer.reference().parameters().get("h.0.mlp.c_fc.weight").toFloatArray();
+                float[] refBefore = trainer.reference().parameters().get("transformer.h.0.mlp.c_fc.weight").toFloatArray();
                 StepResult first = trainer.step(batch());
                 StepResult last = first;
                 for (int i = 0; i < 30; i++) {
@@ -55,7 +55,7 @@ class DpoTrainerTest {
                 assertThat(last.accuracy()).isEqualTo(1.0);
                 assertThat(last.loss()).isLessThan(first.loss());
                 assertThat(trainer.step()).isEqualTo(31);
-                assertThat(trainer.reference().parameters().get("h.0.mlp.c_fc.weight").toFloatArray()).containsExactly(refBefore);
+                assertThat(trainer.reference().parameters().get("transformer.h.0.mlp.c_fc.weight").toFloatArray()).containsExactly(refBefore);
 
                 trainer.refreshReference();
                 float[] p = LogProbs.sequenceLogProbsNoGrad(trainer.policy(), manager,
@@ -72,14 +72,14 @@ class DpoTrainerTest {
         TransformerLM policy = EngineTestSupport.smallModel(manager, 6);
         try (DpoTrainer trainer = new DpoTrainer(policy, config(LossType.SIGMOID, 0f))) {
             trainer.step(batch());
-            NDArray w = trainer.policy().parameters().get("h.1.attn.c_proj.weight");
+            NDArray w = trainer.policy().parameters().get("transformer.h.1.attn.c_proj.weight");
             w.set(new NDIndex("0, 0"), Float.NaN);
-            float[] before = trainer.policy().parameters().get("wte.weight").toFloatArray();
+            float[] before = trainer.policy().parameters().get("transformer.wte.weight").toFloatArray();
             StepResult r = trainer.step(batch());
             assertThat(r.skipped()).isTrue();
             assertThat(trainer.skippedSteps()).isEqualTo(1);
             assertThat(trainer.step()).isEqualTo(1);
-            assertThat(trainer.policy().parameters().get("wte.weight").toFloatArray()).containsExactly(before);
+            assertThat(trainer.policy().parameters().get("transformer.wte.weight").toFloatArray()).containsExactly(before);
         }
     }
 }
