@@ -6,12 +6,16 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.index.NDIndex;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.optune.engine.Json;
 
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -299,6 +303,82 @@ public final class SafeTensorsStream {
             in.skipNBytes(n);
         } catch (EOFException ex) {
             throw new CheckpointException(file + " is truncated (data ends before its header says)", ex);
+        }
+    }
+
+    /**
+     * Writes {@code tensors} (float32 arrays, any device) as one safetensors file in {@code dtype}:
+     * the header first (it only needs shapes), then each tensor in blocks of rows, so no copy of the
+     * whole file or of a whole large tensor is made in Java.
+     */
+    public static void write(OutputStream out, Map<String, NDArray> tensors, Map<String, String> metadata, Dtype dtype)
+            throws IOException {
+        ObjectNode header = Json.MAPPER.createObjectNode();
+        if (!metadata.isEmpty()) {
+            ObjectNode meta = header.putObject("__metadata__");
+            metadata.forEach(meta::put);
+        }
+        long offset = 0;
+        for (Map.Entry<String, NDArray> e : tensors.entrySet()) {
+            ObjectNode t = header.putObject(e.getKey());
+            t.put("dtype", dtype.name());
+            ArrayNode shape = t.putArray("shape");
+            for (long d : e.getValue().getShape().getShape()) {
+                shape.add(d);
+            }
+            ArrayNode range = t.putArray("data_offsets");
+            range.add(offset);
+            offset += e.getValue().getShape().size() * dtype.bytes();
+            range.add(offset);
+        }
+        byte[] json = Json.write(header).getBytes(StandardCharsets.UTF_8);
+        int padded = (json.length + 7) / 8 * 8; // the format pads the header with spaces to 8 bytes
+        ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded);
+        out.write(len.array());
+        out.write(json);
+        for (int i = json.length; i < padded; i++) {
+            out.write(' ');
+        }
+        for (NDArray a : tensors.values()) {
+            writeTensor(out, a, dtype);
+        }
+        out.flush();
+    }
+
+    private static void writeTensor(OutputStream out, NDArray a, Dtype dtype) throws IOException {
+        long[] shape = a.getShape().getShape();
+        long rows = shape.length == 0 ? 1 : shape[0];
+        long rowElems = rows == 0 ? 0 : a.getShape().size() / rows;
+        long rowsPerBlock = Math.max(1, (16L << 20) / Math.max(1, rowElems));
+        for (long r0 = 0; r0 < rows; r0 += rowsPerBlock) {
+            long r1 = Math.min(rows, r0 + rowsPerBlock);
+            float[] values;
+            if (shape.length == 0 || (r0 == 0 && r1 == rows)) {
+                values = a.toFloatArray();
+            } else {
+                try (NDArray block = a.get(new NDIndex("{}:{}", r0, r1))) {
+                    values = block.toFloatArray();
+                }
+            }
+            ByteBuffer buf = ByteBuffer.allocate(values.length * dtype.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+            switch (dtype) {
+                case F32:
+                    buf.asFloatBuffer().put(values);
+                    break;
+                case F16:
+                    for (float v : values) {
+                        buf.putShort(floatToHalf(v));
+                    }
+                    break;
+                case BF16:
+                    for (float v : values) {
+                        buf.putShort(floatToBf16(v));
+                    }
+                    break;
+                default:
+                    throw new AssertionError(dtype);
+            }
+            out.write(buf.array());
         }
     }
 

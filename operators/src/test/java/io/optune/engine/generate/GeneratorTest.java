@@ -5,10 +5,13 @@ import io.optune.engine.EngineTestSupport;
 import io.optune.engine.InvalidInputException;
 import io.optune.engine.Rng;
 import io.optune.engine.model.Batches;
+import io.optune.engine.model.ModelFamily;
 import io.optune.engine.model.TransformerLM;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -35,9 +38,16 @@ class GeneratorTest {
         manager.close();
     }
 
-    /** The logits each token was sampled from equal those of a full forward over the whole text. */
-    @Test
-    void kvCachedLogitsEqualAFullRecompute() {
+    /**
+     * The logits each token was sampled from equal those of a full forward over the whole text, for
+     * every family (learned positions and RoPE with left padding, grouped-query attention, biases,
+     * q/k norms, tied and untied heads).
+     */
+    @ParameterizedTest
+    @EnumSource(ModelFamily.class)
+    void kvCachedLogitsEqualAFullRecompute(ModelFamily family) {
+        TransformerLM model = EngineTestSupport.sharpModel(family, manager, 11);
+        Generator generator = new Generator(model, TOKENIZER.eosId(), TOKENIZER.padId());
         List<int[]> prompts = List.of(ENCODER.encodePrompt("rev abcd="), ENCODER.encodePrompt("add 1+2="));
         SamplingConfig cfg = new SamplingConfig(1.0f, 1f, 6, 2);
         List<float[]> trace = new ArrayList<>();
@@ -74,7 +84,7 @@ class GeneratorTest {
                     float cached = trace.get(s)[i * vocab + v];
                     float recomputed = logits[(i * width + col) * vocab + v];
                     assertThat(cached).as("row %d step %d vocab %d", i, s, v)
-                            .isCloseTo(recomputed, org.assertj.core.api.Assertions.within(2e-4f));
+                            .isCloseTo(recomputed, org.assertj.core.api.Assertions.within(5e-4f));
                 }
             }
         }

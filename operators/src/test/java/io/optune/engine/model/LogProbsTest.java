@@ -7,6 +7,8 @@ import io.optune.engine.EngineTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.List;
 
@@ -63,8 +65,10 @@ class LogProbsTest {
         assertThat(expected).isLessThan(0);
     }
 
-    @Test
-    void paddingDoesNotChangeARowsLogProb() {
+    @ParameterizedTest
+    @EnumSource(ModelFamily.class)
+    void paddingDoesNotChangeARowsLogProb(ModelFamily family) {
+        TransformerLM model = EngineTestSupport.sharpModel(family, manager, 4);
         int[] shortPrompt = ENCODER.encodePrompt("copy ab=");
         int[] shortResp = ENCODER.encodeResponse("ab");
         int[] longPrompt = ENCODER.encodePrompt("sort hgfedcba=");
@@ -72,7 +76,35 @@ class LogProbsTest {
         float alone = LogProbs.sequenceLogProbsNoGrad(model, manager, List.of(shortPrompt), List.of(shortResp))[0];
         float[] batched = LogProbs.sequenceLogProbsNoGrad(model, manager,
                 List.of(longPrompt, shortPrompt), List.of(longResp, shortResp));
-        assertThat(batched[1]).isCloseTo(alone, within(1e-4f));
+        assertThat(batched[1]).isCloseTo(alone, within(1e-3f));
+        assertThat(Math.abs(batched[0] - batched[1])).isGreaterThan(1e-2f); // the rows are different
+    }
+
+    /** Left padding (generation prefill) shifts a row's positions: its logits equal the unpadded row's. */
+    @ParameterizedTest
+    @EnumSource(ModelFamily.class)
+    void leftPaddingDoesNotChangeARowsLogits(ModelFamily family) {
+        TransformerLM model = EngineTestSupport.sharpModel(family, manager, 5);
+        int[] shortPrompt = ENCODER.encodePrompt("copy ab=");
+        int[] longPrompt = ENCODER.encodePrompt("sort hgfedcba=");
+        int vocab = model.config().vocabSize();
+        Batches.Prefill alone = Batches.prefill(manager, List.of(shortPrompt));
+        float[] a = model.logits(model.hidden(alone.tokens(), alone.positions(), alone.bias(), null)).toFloatArray();
+        Batches.Prefill both = Batches.prefill(manager, List.of(longPrompt, shortPrompt));
+        float[] b = model.logits(model.hidden(both.tokens(), both.positions(), both.bias(), null)).toFloatArray();
+        int pad = both.padding()[1];
+        assertThat(pad).isPositive();
+        double maxDiff = 0;
+        double spread = 0;
+        for (int t = 0; t < shortPrompt.length; t++) {
+            for (int v = 0; v < vocab; v++) {
+                float padded = b[(both.width() + t + pad) * vocab + v]; // row 1, after its padding
+                maxDiff = Math.max(maxDiff, Math.abs(padded - a[t * vocab + v]));
+                spread = Math.max(spread, Math.abs(a[t * vocab + v] - a[v]));
+            }
+        }
+        assertThat(maxDiff).as("max |padded - unpadded logits|").isLessThan(5e-4);
+        assertThat(spread).as("logits vary with position").isGreaterThan(1e-2);
     }
 
     @Test
