@@ -82,4 +82,42 @@ class DpoTrainerTest {
             assertThat(trainer.policy().parameters().get("transformer.wte.weight").toFloatArray()).containsExactly(before);
         }
     }
+
+    /** Micro-batches accumulate exactly the whole batch's loss and gradients (weights normalised once). */
+    @Test
+    void microBatchesGiveTheWholeBatchsLossAndGradients() {
+        TransformerLM a = EngineTestSupport.sharpModel(io.optune.engine.model.ModelFamily.QWEN2, manager, 7);
+        TransformerLM b = a.copy(manager);
+        TransformerLM ref = EngineTestSupport.sharpModel(io.optune.engine.model.ModelFamily.QWEN2, manager, 9);
+        DpoConfig whole = config(LossType.SIGMOID, 0.2f);
+        try (DpoTrainer one = new DpoTrainer(a, ref.copy(manager), whole);
+                DpoTrainer micro = new DpoTrainer(b, ref, whole.withMicroBatchPairs(2))) {
+            DpoTrainer.Evaluation e1 = one.lossAndGradients(batch());
+            DpoTrainer.Evaluation e2 = micro.lossAndGradients(batch());
+            assertThat(e2.loss()).isCloseTo(e1.loss(), org.assertj.core.api.Assertions.within(1e-5));
+            assertThat(e2.margins()).containsExactly(e1.margins(), org.assertj.core.api.Assertions.within(1e-4f));
+            assertThat(e1.loss()).isPositive();
+            assertThat(Math.abs(e1.margins()[0])).isGreaterThan(1e-2f); // policy and reference differ
+            for (String name : one.policy().parameters().keySet()) {
+                float[] g1 = one.policy().parameters().get(name).getGradient().toFloatArray();
+                float[] g2 = micro.policy().parameters().get(name).getGradient().toFloatArray();
+                double diff = 0;
+                double norm = 0;
+                for (int i = 0; i < g1.length; i++) {
+                    diff += (g1[i] - g2[i]) * (double) (g1[i] - g2[i]);
+                    norm += g1[i] * (double) g1[i];
+                }
+                assertThat(Math.sqrt(diff)).as(name).isLessThanOrEqualTo(1e-4 * Math.sqrt(norm) + 1e-7);
+            }
+        }
+    }
+
+    @Test
+    void weightDecayAppliesToBlockMatricesByTheirHuggingFaceNames() {
+        try (TransformerLM m = EngineTestSupport.sharpModel(io.optune.engine.model.ModelFamily.LLAMA, manager, 8)) {
+            assertThat(m.decayedParameters()).contains("model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight")
+                    .doesNotContain("model.embed_tokens.weight", "lm_head.weight", "model.layers.0.input_layernorm.weight",
+                            "model.norm.weight");
+        }
+    }
 }

@@ -1,0 +1,46 @@
+package io.optune.engine.checkpoint;
+
+import ai.djl.ndarray.NDManager;
+import io.optune.engine.Json;
+import io.optune.engine.model.ModelConfig;
+import io.optune.engine.model.ModelFamily;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+class RandomCheckpointMainTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void writesALoadableCheckpointWithTheTokenizersVocabularyAndEos() throws Exception {
+        Path tok = Files.createDirectories(tmp.resolve("tok"));
+        Files.writeString(tok.resolve("tokenizer.json"), "{\"model\": {\"type\": \"WordLevel\", \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2}},"
+                + " \"added_tokens\": [{\"id\": 3, \"content\": \"<eos>\"}, {\"id\": 4, \"content\": \"<pad>\"}]}");
+        Files.writeString(tok.resolve("tokenizer_config.json"), "{\"eos_token\": \"<eos>\"}");
+        Path out = tmp.resolve("ckpt");
+        RandomCheckpointMain.main(new String[] {"--shape", "gpt2-mini", "--out", out.toString(), "--tokenizer", tok.toString(),
+                "--dtype", "bf16"});
+        ModelConfig config = HfCheckpoint.readConfig(new LocalCheckpointFiles(out));
+        assertThat(config.family()).isEqualTo(ModelFamily.GPT2);
+        assertThat(config.vocabSize()).isEqualTo(5);
+        assertThat(config.width()).isEqualTo(384);
+        assertThat(Json.MAPPER.readTree(out.resolve("config.json").toFile()).get("torch_dtype").asText()).isEqualTo("bfloat16");
+        assertThat(out.resolve("tokenizer.json")).exists();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HfCheckpoint.Loaded loaded = HfCheckpoint.load(new LocalCheckpointFiles(out), manager);
+            assertThat(loaded.generation().eosTokenIds()).containsExactly(3);
+            assertThat(loaded.model().parameterCount()).isGreaterThan(10_000_000L);
+            loaded.model().close();
+        }
+        assertThatThrownBy(() -> RandomCheckpointMain.main(new String[] {"--shape", "gpt2-mini", "--out", out.toString()}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not empty");
+        assertThatThrownBy(() -> RandomCheckpointMain.main(new String[] {"--shape", "gpt9", "--out", tmp.resolve("x").toString()}))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("gpt2-small");
+    }
+}
