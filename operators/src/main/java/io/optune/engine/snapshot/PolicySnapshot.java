@@ -22,7 +22,8 @@ import java.util.Objects;
  */
 public final class PolicySnapshot {
     public static final String FORMAT = "optune-policy";
-    public static final int FORMAT_VERSION = 1;
+    /** 2: Hugging Face parameter names and a {@code config.json} config. */
+    public static final int FORMAT_VERSION = 2;
 
     private PolicySnapshot() {}
 

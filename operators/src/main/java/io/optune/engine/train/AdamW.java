@@ -57,6 +57,29 @@ public final class AdamW implements AutoCloseable {
     }
 
     /**
+     * Takes over restored moments (arrays of the model's shapes; they move to this optimizer's
+     * manager, no copy), replacing the current ones.
+     */
+    public void replaceMoments(Map<String, NDArray> first, Map<String, NDArray> second) {
+        for (Map.Entry<String, NDArray> e : m.entrySet()) {
+            String name = e.getKey();
+            NDArray a = first.get(name);
+            NDArray b = second.get(name);
+            if (a == null || b == null || !a.getShape().equals(e.getValue().getShape()) || !b.getShape().equals(e.getValue().getShape())) {
+                throw new IllegalArgumentException("restored optimizer moments lack '" + name + "' or differ in shape");
+            }
+        }
+        for (String name : new java.util.ArrayList<>(m.keySet())) {
+            NDArray a = first.get(name);
+            NDArray b = second.get(name);
+            a.attach(manager);
+            b.attach(manager);
+            m.put(name, a).close();
+            v.put(name, b).close();
+        }
+    }
+
+    /**
      * Sets this model's gradients to zero (PyTorch accumulates them). Not DJL's
      * {@code GradientCollector.zeroGradients()}: that walks every array of the engine, including
      * arrays other threads (other Flink operators) are creating and closing at the same time.

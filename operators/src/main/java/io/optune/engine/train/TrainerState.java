@@ -2,31 +2,64 @@ package io.optune.engine.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import io.optune.engine.Json;
+import io.optune.engine.checkpoint.CheckpointException;
+import io.optune.engine.checkpoint.SafeTensorsStream;
 import io.optune.engine.model.ModelConfig;
 import io.optune.engine.model.TransformerLM;
 import io.optune.engine.snapshot.Hashing;
-import io.optune.engine.snapshot.SafeTensors;
 import io.optune.engine.snapshot.SnapshotException;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.FilterOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.security.DigestInputStream;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The DPO trainer's complete state as bytes (policy, reference, AdamW moments, step, skipped steps,
- * RNG state and a caller label), for operator checkpoints: restoring and continuing gives exactly
- * the updates an uninterrupted run would. Stored as safetensors with tensors prefixed
- * {@code policy.}, {@code reference.}, {@code adam_m.}, {@code adam_v.}.
+ * The DPO trainer's complete state (policy, reference, AdamW moments, step, skipped steps, RNG
+ * state), for operator checkpoints: restoring and continuing gives exactly the updates an
+ * uninterrupted run would. Stored as safetensors with tensors prefixed {@code policy.},
+ * {@code reference.}, {@code adam_m.}, {@code adam_v.} (Hugging Face parameter names after the
+ * prefix), followed by the SHA-256 of everything before it, so a truncated or damaged state is
+ * refused rather than half-loaded.
+ *
+ * <p>{@link #write}/{@link #read} stream it tensor by tensor (16 bytes per parameter, never one Java
+ * array; use them for large models and file-backed state); {@link #save}/{@link #restore} are the
+ * same bytes in memory for small models.
  */
 public final class TrainerState {
     public static final String FORMAT = "optune-trainer-state";
-    public static final int FORMAT_VERSION = 1;
+    /** 2: Hugging Face parameter names and a {@code config.json} config. */
+    public static final int FORMAT_VERSION = 2;
+
+    private static final String[] GROUPS = {"policy.", "reference.", "adam_m.", "adam_v."};
 
     private TrainerState() {}
 
     public static byte[] save(DpoTrainer trainer, long rngState) {
-        LinkedHashMap<String, SafeTensors.Tensor> t = new LinkedHashMap<>();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try {
+            write(trainer, rngState, out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+
+    /** Streams the state to {@code out} (not closed). */
+    public static void write(DpoTrainer trainer, long rngState, OutputStream out) throws IOException {
+        LinkedHashMap<String, NDArray> t = new LinkedHashMap<>();
         put(t, "policy.", trainer.policy().parameters());
         put(t, "reference.", trainer.reference().parameters());
         put(t, "adam_m.", trainer.optimizer().firstMoments());
@@ -39,13 +72,22 @@ public final class TrainerState {
         meta.put("step", Long.toString(trainer.step()));
         meta.put("skipped_steps", Long.toString(trainer.skippedSteps()));
         meta.put("rng_state", Long.toString(rngState));
-        byte[] body = SafeTensors.write(t, meta);
-        byte[] out = new byte[body.length + 32];
-        System.arraycopy(body, 0, out, 0, body.length);
+        MessageDigest sha = sha256();
+        OutputStream body = new DigestOutputStream(new FilterOutputStream(out) {
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                out.write(b, off, len);
+            }
+
+            @Override
+            public void close() {
+                // the caller's stream stays open
+            }
+        }, sha);
+        SafeTensorsStream.write(body, t, meta, SafeTensorsStream.Dtype.F32);
         // Trailing digest so that a truncated or damaged checkpoint is refused, not half-loaded.
-        byte[] digest = java.util.HexFormat.of().parseHex(Hashing.sha256(body));
-        System.arraycopy(digest, 0, out, body.length, 32);
-        return out;
+        out.write(sha.digest());
+        out.flush();
     }
 
     /** The restored trainer and the RNG state that was saved with it. */
@@ -64,53 +106,101 @@ public final class TrainerState {
         if (!expected.equals(actual)) {
             throw new SnapshotException("trainer state is damaged (checksum mismatch)");
         }
-        byte[] body = java.util.Arrays.copyOf(bytes, bytes.length - 32);
-        SafeTensors.Contents c = SafeTensors.read(body);
-        if (!FORMAT.equals(c.metadata().get("format"))
-                || !Integer.toString(FORMAT_VERSION).equals(c.metadata().get("format_version"))) {
-            throw new SnapshotException("not a trainer state of format " + FORMAT + " v" + FORMAT_VERSION);
+        try {
+            return read(new ByteArrayInputStream(bytes), manager, config);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
-        ModelConfig mc = Json.read(c.metadata().get("config"), ModelConfig.class);
-        try (NDManager tmp = manager.newSubManager()) {
-            TransformerLM policy = TransformerLM.fromArrays(mc, manager, arrays(tmp, c, "policy."), false);
-            DpoTrainer trainer = new DpoTrainer(policy, config);
-            try (TransformerLM ref = TransformerLM.fromArrays(mc, tmp, arrays(tmp, c, "reference."), false)) {
-                trainer.reference().copyFrom(ref);
+    }
+
+    /**
+     * Reads a state written by {@link #write}, tensor by tensor straight into the new trainer's
+     * arrays; the trailing digest is checked at the end and nothing is returned if it differs.
+     */
+    public static Restored read(InputStream in, NDManager manager, DpoConfig config) throws IOException {
+        MessageDigest sha = sha256();
+        DigestInputStream body = new DigestInputStream(in, sha);
+        NDManager staging = manager.newSubManager();
+        Map<String, Map<String, NDArray>> groups = new HashMap<>();
+        for (String g : GROUPS) {
+            groups.put(g, new LinkedHashMap<>());
+        }
+        TransformerLM policy = null;
+        TransformerLM reference = null;
+        try {
+            SafeTensorsStream.Header header = SafeTensorsStream.readHeader(body, "trainer state");
+            Map<String, String> meta = header.metadata();
+            if (!FORMAT.equals(meta.get("format")) || !Integer.toString(FORMAT_VERSION).equals(meta.get("format_version"))) {
+                throw new SnapshotException("not a trainer state of format " + FORMAT + " v" + FORMAT_VERSION
+                        + " (found " + meta.get("format") + " v" + meta.get("format_version") + ")");
             }
-            copyInto(arrays(tmp, c, "adam_m."), trainer.optimizer().firstMoments());
-            copyInto(arrays(tmp, c, "adam_v."), trainer.optimizer().secondMoments());
-            trainer.optimizer().setStep(Long.parseLong(c.metadata().get("step")));
-            trainer.setSkippedSteps(Long.parseLong(c.metadata().get("skipped_steps")));
-            return new Restored(trainer, Long.parseLong(c.metadata().get("rng_state")));
+            ModelConfig mc = Json.read(meta.get("config"), ModelConfig.class);
+            SafeTensorsStream.readTensors(body, header, "trainer state", staging, n -> true, (name, array) -> {
+                for (String g : GROUPS) {
+                    if (name.startsWith(g)) {
+                        groups.get(g).put(name.substring(g.length()), array);
+                        return;
+                    }
+                }
+                array.close();
+            });
+            byte[] digest = in.readNBytes(32);
+            if (!Arrays.equals(digest, sha.digest())) {
+                throw new SnapshotException("trainer state is damaged (checksum mismatch)");
+            }
+            policy = TransformerLM.adopt(mc, own(manager, groups.get("policy.")), groups.get("policy."), false);
+            reference = TransformerLM.adopt(mc, own(manager, groups.get("reference.")), groups.get("reference."), false);
+            DpoTrainer trainer = new DpoTrainer(policy, reference, config);
+            policy = null; // the trainer owns them now
+            reference = null;
+            try {
+                trainer.optimizer().replaceMoments(groups.get("adam_m."), groups.get("adam_v."));
+            } catch (RuntimeException e) {
+                trainer.close();
+                throw e;
+            }
+            trainer.optimizer().setStep(Long.parseLong(meta.get("step")));
+            trainer.setSkippedSteps(Long.parseLong(meta.get("skipped_steps")));
+            return new Restored(trainer, Long.parseLong(meta.get("rng_state")));
+        } catch (CheckpointException | IllegalArgumentException e) {
+            throw new SnapshotException("trainer state is damaged or incompatible: " + e.getMessage(), e);
+        } finally {
+            if (policy != null) {
+                policy.close();
+            }
+            if (reference != null) {
+                reference.close();
+            }
+            staging.close(); // whatever was not adopted
         }
+    }
+
+    /** A new sub-manager that takes over the arrays (no copy). */
+    private static NDManager own(NDManager parent, Map<String, NDArray> arrays) {
+        NDManager owner = parent.newSubManager();
+        arrays.values().forEach(a -> a.attach(owner));
+        return owner;
     }
 
     /** Reads the step without building anything. */
     public static long step(byte[] bytes) {
-        return Long.parseLong(SafeTensors.read(java.util.Arrays.copyOf(bytes, bytes.length - 32)).metadata().get("step"));
+        try {
+            return Long.parseLong(SafeTensorsStream.readHeader(new ByteArrayInputStream(bytes), "trainer state")
+                    .metadata().get("step"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
-    private static void put(Map<String, SafeTensors.Tensor> t, String prefix, Map<String, NDArray> arrays) {
-        arrays.forEach((k, a) -> t.put(prefix + k, new SafeTensors.Tensor(a.getShape().getShape(), a.toFloatArray())));
+    private static void put(Map<String, NDArray> t, String prefix, Map<String, NDArray> arrays) {
+        arrays.forEach((k, a) -> t.put(prefix + k, a));
     }
 
-    private static Map<String, NDArray> arrays(NDManager m, SafeTensors.Contents c, String prefix) {
-        Map<String, NDArray> out = new LinkedHashMap<>();
-        c.tensors().forEach((k, t) -> {
-            if (k.startsWith(prefix)) {
-                out.put(k.substring(prefix.length()), m.create(t.data(), new Shape(t.shape())));
-            }
-        });
-        return out;
-    }
-
-    private static void copyInto(Map<String, NDArray> src, Map<String, NDArray> dst) {
-        for (Map.Entry<String, NDArray> e : dst.entrySet()) {
-            NDArray s = src.get(e.getKey());
-            if (s == null || !s.getShape().equals(e.getValue().getShape())) {
-                throw new SnapshotException("trainer state lacks optimizer moment '" + e.getKey() + "'");
-            }
-            s.copyTo(e.getValue());
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 }

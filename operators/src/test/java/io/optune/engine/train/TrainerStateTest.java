@@ -2,6 +2,7 @@ package io.optune.engine.train;
 
 import ai.djl.ndarray.NDManager;
 import io.optune.engine.EngineTestSupport;
+import io.optune.engine.model.TransformerLM;
 import io.optune.engine.snapshot.SnapshotException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -60,6 +61,38 @@ class TrainerStateTest {
                     .isInstanceOf(SnapshotException.class).hasMessageContaining("damaged");
             byte[] truncated = java.util.Arrays.copyOf(state, state.length - 100);
             assertThatThrownBy(() -> TrainerState.restore(truncated, manager, config)).isInstanceOf(SnapshotException.class);
+        }
+    }
+
+    /** The streamed form is the same bytes; a Llama-family trainer round-trips through a file. */
+    @Test
+    void streamsThroughAFileForEveryFamily(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        DpoConfig config = DpoTrainerTest.config(LossType.SIGMOID, 0f);
+        TransformerLM policy = EngineTestSupport.sharpModel(io.optune.engine.model.ModelFamily.LLAMA, manager, 10);
+        TransformerLM reference = EngineTestSupport.sharpModel(io.optune.engine.model.ModelFamily.LLAMA, manager, 11);
+        try (DpoTrainer original = new DpoTrainer(policy, reference, config)) {
+            original.step(DpoTrainerTest.batch());
+            java.nio.file.Path file = tmp.resolve("state.safetensors");
+            try (var out = new java.io.BufferedOutputStream(java.nio.file.Files.newOutputStream(file))) {
+                TrainerState.write(original, 5L, out);
+            }
+            assertThat(java.nio.file.Files.readAllBytes(file)).isEqualTo(TrainerState.save(original, 5L));
+            TrainerState.Restored restored;
+            try (var in = new java.io.BufferedInputStream(java.nio.file.Files.newInputStream(file))) {
+                restored = TrainerState.read(in, manager, config);
+            }
+            try (DpoTrainer copy = restored.trainer()) {
+                assertThat(copy.step()).isEqualTo(1);
+                assertThat(copy.step(DpoTrainerTest.batch()).loss()).isEqualTo(original.step(DpoTrainerTest.batch()).loss());
+                original.reference().parameters().forEach((name, p) ->
+                        assertThat(copy.reference().parameters().get(name).toFloatArray()).as(name).containsExactly(p.toFloatArray()));
+                original.optimizer().secondMoments().forEach((name, v) ->
+                        assertThat(copy.optimizer().secondMoments().get(name).toFloatArray()).as(name).containsExactly(v.toFloatArray()));
+            }
+            byte[] damaged = java.nio.file.Files.readAllBytes(file);
+            damaged[damaged.length - 40] ^= 4; // inside the last tensor
+            assertThatThrownBy(() -> TrainerState.read(new java.io.ByteArrayInputStream(damaged), manager, config))
+                    .isInstanceOf(SnapshotException.class).hasMessageContaining("damaged");
         }
     }
 }
