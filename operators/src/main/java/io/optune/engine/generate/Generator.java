@@ -16,9 +16,10 @@ import java.util.List;
 
 /**
  * Batched sampling with a KV cache: one forward over the (left-padded) prompts, then one token per
- * step for all rows, attending to the cached keys and values. Sampling itself (temperature, top-p,
- * Gumbel-free categorical draw) runs in Java over the last logits with a seeded {@link Rng}, which
- * keeps results reproducible and avoids multinomial ops the PyTorch engine lacks.
+ * step for all rows, attending to the cached keys and values. Sampling (temperature, top-p, a
+ * categorical draw by inverting the cumulative distribution at a uniform from the seeded
+ * {@link Rng}) runs on the engine, so only the drawn ids come back to Java; results stay
+ * reproducible and no multinomial op (which the PyTorch engine lacks) is needed.
  */
 public final class Generator {
     private final TransformerLM model;
@@ -79,10 +80,18 @@ public final class Generator {
                 promptLen[i] = rows.get(i).length;
             }
             KvCache cache = new KvCache(model.config().layers());
-            float[] logits;
+            // With a trace the logits come to Java and are sampled there; otherwise only the drawn
+            // ids leave the engine (a 50k vocabulary would cost a copy per token).
+            boolean inJava = logitsTrace != null;
+            float[] logits = null;
+            int[] drawn = null;
             try (NDManager step = prefillManager) { // prefill activations are freed before decoding
                 NDArray h = model.hidden(pre.tokens(), pre.positions(), pre.bias(), cache);
-                logits = lastLogits(h);
+                if (inJava) {
+                    logits = lastLogits(h).toFloatArray();
+                } else {
+                    drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                }
                 cache.attach(gen);
             }
             for (int s = 0; s < maxNew; s++) {
@@ -97,7 +106,7 @@ public final class Generator {
                     if (done[i]) {
                         tok = padId;
                     } else {
-                        tok = sample(logits, i * vocab, vocab, cfg, rng);
+                        tok = inJava ? sample(logits, i * vocab, vocab, cfg, rng) : drawn[i];
                         out[i][lengths[i]++] = tok;
                         if (tok == eosId) {
                             done[i] = true;
@@ -115,7 +124,11 @@ public final class Generator {
                     NDArray positions = step.create(pos, new Shape(n, 1));
                     NDArray bias = Batches.decodeBias(step, pre.padding(), pre.width() + s + 1);
                     NDArray h = model.hidden(tokens, positions, bias, cache);
-                    logits = lastLogits(h);
+                    if (inJava) {
+                        logits = lastLogits(h).toFloatArray();
+                    } else {
+                        drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                    }
                     cache.attach(gen);
                 }
             }
@@ -127,10 +140,62 @@ public final class Generator {
         return result;
     }
 
-    private float[] lastLogits(NDArray hidden) {
+    /** (rows, vocab) logits of each row's last position. */
+    private NDArray lastLogits(NDArray hidden) {
         long t = hidden.getShape().get(1);
         NDArray last = hidden.get(":, {}:, :", t - 1);
-        return model.logits(last).toFloatArray();
+        return model.logits(last).squeeze(1);
+    }
+
+    private static float[] uniforms(Rng rng, int n, SamplingConfig cfg) {
+        float[] u = new float[n];
+        if (cfg.temperature() > 0f) {
+            for (int i = 0; i < n; i++) {
+                u[i] = (float) rng.nextDouble();
+            }
+        }
+        return u;
+    }
+
+    /**
+     * Draws one id per row of {@code logits} (rows, vocab) on the engine, by inverting the
+     * (temperature-scaled, top-p truncated) cumulative distribution at the row's uniform {@code u}:
+     * the same distribution as {@link #sample}, and only the ids come back to Java.
+     */
+    static int[] sampleRows(NDArray logits, SamplingConfig cfg, float[] u) {
+        NDManager m = logits.getManager();
+        long vocab = logits.getShape().get(1);
+        int n = u.length;
+        if (cfg.temperature() == 0f) {
+            return toInts(logits.argMax(1));
+        }
+        NDArray probs = logits.div(m.full(new Shape(), cfg.temperature())).softmax(1);
+        NDArray target = m.create(u, new Shape(n, 1));
+        if (cfg.topP() >= 1f) {
+            NDArray below = probs.cumSum(1).lt(target).toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1});
+            return toInts(below.minimum(vocab - 1));
+        }
+        NDArray order = probs.argSort(1, false);
+        NDArray sorted = probs.gather(order, 1);
+        NDArray cum = sorted.cumSum(1);
+        // Keep the most likely tokens until their mass reaches top-p (the one crossing it included).
+        NDArray keep = cum.sub(sorted).lt(m.full(new Shape(), cfg.topP()));
+        NDArray kept = sorted.mul(keep.toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
+        NDArray keptCum = kept.cumSum(1);
+        NDArray scaled = target.mul(keptCum.get(":, -1:"));
+        NDArray count = keep.toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1});
+        NDArray index = keptCum.lt(scaled).toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1})
+                .minimum(count.sub(1));
+        return toInts(order.gather(index.expandDims(1), 1).squeeze(1));
+    }
+
+    private static int[] toInts(NDArray ids) {
+        long[] l = ids.toType(ai.djl.ndarray.types.DataType.INT64, false).toLongArray();
+        int[] out = new int[l.length];
+        for (int i = 0; i < l.length; i++) {
+            out[i] = (int) l[i];
+        }
+        return out;
     }
 
     /** Draws one token id from row logits[offset .. offset+vocab). */

@@ -136,6 +136,38 @@ class GeneratorTest {
         assertThat(ones / 20_000.0).isBetween(0.73, 0.77);
     }
 
+    /** The engine-side draw has the distribution of the Java one: softmax, temperature, top-p, greedy. */
+    @Test
+    void engineSamplingFollowsTheTruncatedSoftmax() {
+        float[] row = {0f, (float) Math.log(3), -30f, (float) Math.log(6)}; // p = 0.1, 0.3, ~0, 0.6
+        int rows = 20_000;
+        float[] logits = new float[rows * 4];
+        float[] u = new float[rows];
+        Rng rng = new Rng(4);
+        for (int i = 0; i < rows; i++) {
+            System.arraycopy(row, 0, logits, i * 4, 4);
+            u[i] = (float) rng.nextDouble();
+        }
+        try (NDManager m = manager.newSubManager()) {
+            ai.djl.ndarray.NDArray l = m.create(logits, new ai.djl.ndarray.types.Shape(rows, 4));
+            int[] counts = new int[4];
+            for (int id : Generator.sampleRows(l, new SamplingConfig(1f, 1f, 1, 1), u)) {
+                counts[id]++;
+            }
+            assertThat(counts[0] / (double) rows).isBetween(0.09, 0.11);
+            assertThat(counts[1] / (double) rows).isBetween(0.28, 0.32);
+            assertThat(counts[2]).isZero();
+            int[] nucleus = new int[4];
+            for (int id : Generator.sampleRows(l, new SamplingConfig(1f, 0.8f, 1, 1), u)) {
+                nucleus[id]++; // keeps 0.6 and 0.3 (the one crossing 0.8), renormalised: 2/3, 1/3
+            }
+            assertThat(nucleus[0] + nucleus[2]).isZero();
+            assertThat(nucleus[3] / (double) rows).isBetween(0.64, 0.69);
+            assertThat(Generator.sampleRows(l, new SamplingConfig(1f, 1e-6f, 1, 1), u)).containsOnly(3);
+            assertThat(Generator.sampleRows(l, SamplingConfig.greedy(1), u)).containsOnly(3);
+        }
+    }
+
     @Test
     void aPromptFillingTheContextIsRefused() {
         int[] longPrompt = new int[model.config().contextLength()];
