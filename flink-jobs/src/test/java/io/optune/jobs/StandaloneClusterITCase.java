@@ -195,8 +195,21 @@ class StandaloneClusterITCase {
                 String text = Files.readString(cluster.logs().resolve(tm + ".log")) + Files.readString(cluster.logs().resolve(tm + ".out"));
                 assertThat(text).as(tm + " log").doesNotContain("UnsatisfiedLinkError").doesNotContain("already loaded in another classloader");
             }
+            // RocksDB's info logs land in Flink's log directory, bounded by the shipped settings, not in
+            // the RocksDB working directories.
+            try (var files = Files.walk(root)) {
+                List<Path> rocksLogs = files.filter(f -> f.getFileName().toString().endsWith("LOG")).toList();
+                assertThat(rocksLogs).as("RocksDB info logs").allSatisfy(f -> {
+                    assertThat(f.getParent()).isEqualTo(cluster.logs());
+                    assertThat(Files.size(f)).isLessThanOrEqualTo(10L << 20);
+                });
+            }
             System.out.printf("[standalone] %d arrivals, outcomes %s; %d versions; timings (s) %s; logs %s%n", outcomes.size(),
                     Ledgers.tally(outcomes), versions.size(), timings, cluster.logs());
+        }
+        // Passed: keep conf/ and logs/, drop the state and scratch space (hundreds of MB).
+        for (String scratch : List.of("store", "tmp", "web-upload")) {
+            deleteTree(root.resolve(scratch));
         }
     }
 
@@ -276,6 +289,16 @@ class StandaloneClusterITCase {
         Matcher m = p.matcher(text);
         assertThat(m.find()).as(what + " in:\n" + text).isTrue();
         return m.group(1);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (Files.exists(dir)) {
+            try (var paths = Files.walk(dir)) {
+                for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
     }
 
     /** Records a phase's duration and prints it, so that a slow or failed run shows how far it got. */
