@@ -106,6 +106,11 @@ class StandaloneClusterITCase {
             cluster.awaitTaskManagers(List.of("tm-1", "tm-2"), Duration.ofSeconds(60));
             phase(timings, "cluster up", seconds(t0));
 
+            // `flink run ... --help` prints the job's options and submits nothing.
+            String help = cluster.cli(Duration.ofSeconds(60), "run", "-c", OptuneJob.class.getName(), jar.toString(), "--help");
+            assertThat(help).contains(JobConfig.help(JobConfig.Entry.CLUSTER));
+            assertThat(cluster.get("/jobs").path("jobs")).isEmpty();
+
             // ---- job A: the Flink CLI, as the README shows ----
             long submitAt = System.nanoTime();
             List<String> run = new ArrayList<>(List.of("run", "-d", "-c", OptuneJob.class.getName(), jar.toString()));
