@@ -78,8 +78,6 @@ class StandaloneClusterITCase {
         config.put("taskmanager.memory.managed.fraction", "0.2");
         config.put("jobmanager.memory.process.size", "1g");
         config.put("io.tmp.dirs", root.resolve("tmp").toString());
-        config.put("env.java.opts.jobmanager", "-Dai.djl.offline=true");
-        config.put("env.java.opts.client", "-Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1");
 
         List<String> jobArgs = List.of("--conf", options.toString(),
                 "--optune.source.builtin.prompts-per-second", String.valueOf(RATE_A),
