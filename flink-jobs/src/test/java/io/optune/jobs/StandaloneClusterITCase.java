@@ -78,6 +78,8 @@ class StandaloneClusterITCase {
         config.put("taskmanager.memory.managed.fraction", "0.2");
         config.put("jobmanager.memory.process.size", "1g");
         config.put("io.tmp.dirs", root.resolve("tmp").toString());
+        // The client's SFT warm start with one PyTorch thread: steadier on a busy 2-core CI machine.
+        config.put("env.java.opts.client", config.get("env.java.opts.client") + " -Dai.djl.pytorch.num_threads=1");
 
         List<String> jobArgs = List.of("--conf", options.toString(),
                 "--optune.source.builtin.prompts-per-second", String.valueOf(RATE_A),
