@@ -69,6 +69,9 @@ public final class EmbeddedMain {
     }
 
     public static void main(String[] args) throws Exception {
+        if (JobConfig.printHelpIfAsked(args, JobConfig.Entry.EMBEDDED, System.out)) {
+            return;
+        }
         Summary s = run(JobConfig.load(args));
         System.out.printf("%nSummary: held-out gold reward %.3f -> %.3f (%+.3f) in %.1f min | %d policy versions (last v%d, step %d) "
                         + "| prompts %d: regenerated %d, reused %d (%.0f%% regenerated) | dead letters %d | weight sync lag p50 %d ms, p90 %d ms, max %d ms%n",

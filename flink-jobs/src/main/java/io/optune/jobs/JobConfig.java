@@ -2,43 +2,197 @@ package io.optune.jobs;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.description.BlockElement;
+import org.apache.flink.configuration.description.TextElement;
 import org.apache.flink.util.ParameterTool;
+import org.apache.flink.util.TimeUtils;
 
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Reads the job's configuration once: a YAML file (nested or flat keys; {@code --conf PATH}, default
- * {@code conf/optune.yaml} when present) overridden by command-line {@code --key value} pairs.
- * Keys outside {@code optune.} are Flink's own and are handed to the execution environment.
+ * Reads the job's configuration once. The job's options file ({@code --conf PATH}, default
+ * {@code conf/optune.yaml} when present; nested or flat keys) holds {@code optune.*} options only;
+ * command-line {@code --key value} pairs override it. Flink's own settings come from elsewhere, so
+ * that the embedded run's never reach a cluster job:
+ * <ul>
+ *   <li>the embedded run ({@link #load}) reads them from {@code conf/embedded/flink.yaml}
+ *       ({@code --flink-conf PATH}) and its command line;</li>
+ *   <li>a cluster job ({@link #forCluster}) takes them from the cluster and {@code flink run -D}, and
+ *       refuses Flink keys in its arguments.</li>
+ * </ul>
+ * Arguments are taken as the shell gave them: a value may contain spaces (e.g. a JAAS configuration).
  */
 public final class JobConfig {
     public static final String DEFAULT_FILE = "conf/optune.yaml";
+    /** The embedded run's Flink settings (state backend, checkpoints, restarts); read by {@link #load} only. */
+    public static final String EMBEDDED_FLINK_FILE = "conf/embedded/flink.yaml";
+    static final String CONF_ARG = "conf";
+    static final String FLINK_CONF_ARG = "flink-conf";
+    /** What {@link ParameterTool} stores for a key given without a value (its constant is not public). */
+    private static final String NO_VALUE = "__NO_VALUE_KEY";
 
     private JobConfig() {}
 
+    /**
+     * The embedded run's configuration: the Flink file, then the options file, then Kafka properties
+     * from the environment, then the command line (which may also set Flink keys).
+     */
     public static Configuration load(String[] args) throws IOException {
-        // Arguments may arrive as one string (from a build tool property): split on white space.
-        String[] split = String.join(" ", args).trim().isEmpty() ? new String[0] : String.join(" ", args).trim().split("\\s+");
-        ParameterTool cli = ParameterTool.fromArgs(split);
+        ParameterTool cli = ParameterTool.fromArgs(args);
         Map<String, String> values = new LinkedHashMap<>();
-        String file = cli.get("conf", Files.exists(Path.of(DEFAULT_FILE)) ? DEFAULT_FILE : null);
-        if (file != null) {
-            values.putAll(readYaml(Path.of(file)));
+        String flinkFile = cli.get(FLINK_CONF_ARG, Files.exists(Path.of(EMBEDDED_FLINK_FILE)) ? EMBEDDED_FLINK_FILE : null);
+        if (flinkFile != null) {
+            Map<String, String> flink = readYaml(Path.of(flinkFile));
+            flink.keySet().stream().filter(k -> k.startsWith("optune.")).findFirst().ifPresent(k -> {
+                throw new IllegalArgumentException(flinkFile + " holds Flink settings only; '" + k
+                        + "' is a job option: put it in the options file (" + DEFAULT_FILE + ") or on the command line");
+            });
+            values.putAll(flink);
         }
+        values.putAll(optionsFile(cli));
         values.putAll(kafkaPropertiesFromEnvironment(System.getenv()));
-        cli.toMap().forEach((k, v) -> {
-            if (!k.equals("conf")) {
-                values.put(k, v);
-            }
-        });
+        values.putAll(commandLine(cli));
         Configuration conf = Configuration.fromMap(values);
         validate(conf);
         return conf;
+    }
+
+    /**
+     * A cluster job's options: the options file, Kafka properties from the environment, then the
+     * command line; {@code optune.*} keys only, since the cluster owns Flink's settings (its
+     * config.yaml, or {@code -D} on {@code flink run}).
+     */
+    public static Configuration forCluster(String[] args) throws IOException {
+        ParameterTool cli = ParameterTool.fromArgs(args);
+        if (cli.has(FLINK_CONF_ARG)) {
+            throw new IllegalArgumentException("--" + FLINK_CONF_ARG + " is for the embedded run; a cluster job takes Flink "
+                    + "settings from the cluster's config.yaml or from -D<key>=<value> on flink run");
+        }
+        Map<String, String> values = new LinkedHashMap<>(optionsFile(cli));
+        values.putAll(kafkaPropertiesFromEnvironment(System.getenv()));
+        Map<String, String> given = commandLine(cli);
+        given.keySet().stream().filter(k -> !k.startsWith("optune.")).findFirst().ifPresent(k -> {
+            throw new IllegalArgumentException("'--" + k + "' is a Flink setting, not a job option: pass it to flink run as -D"
+                    + k + "=<value> (before the jar) or set it in the cluster's config.yaml; the job's own arguments take "
+                    + "optune.* options only");
+        });
+        values.putAll(given);
+        Configuration conf = Configuration.fromMap(values);
+        validate(conf);
+        return conf;
+    }
+
+    /** The options file named by {@code --conf} (or the default one when present): optune.* keys only. */
+    private static Map<String, String> optionsFile(ParameterTool cli) throws IOException {
+        String file = cli.get(CONF_ARG, Files.exists(Path.of(DEFAULT_FILE)) ? DEFAULT_FILE : null);
+        if (file == null) {
+            return Map.of();
+        }
+        Map<String, String> values = readYaml(Path.of(file));
+        values.keySet().stream().filter(k -> !k.startsWith("optune.")).findFirst().ifPresent(k -> {
+            throw new IllegalArgumentException(file + " holds optune.* options only; '" + k + "' is a Flink setting: on a "
+                    + "cluster set it in the cluster's config.yaml or pass -D" + k + "=<value> to flink run; for the embedded "
+                    + "run put it in " + EMBEDDED_FLINK_FILE + " or on the command line");
+        });
+        return values;
+    }
+
+    private static Map<String, String> commandLine(ParameterTool cli) {
+        Map<String, String> out = new LinkedHashMap<>(cli.toMap());
+        out.remove(CONF_ARG);
+        out.remove(FLINK_CONF_ARG);
+        out.forEach((k, v) -> {
+            if (NO_VALUE.equals(v)) {
+                throw new IllegalArgumentException("--" + k + " needs a value");
+            }
+        });
+        return out;
+    }
+
+    // ---- --help ----
+
+    /** Which entry point asks for help: the options it lists and how it is started. */
+    public enum Entry {
+        EMBEDDED("bin/optune-embedded [--conf FILE] [--flink-conf FILE] [--<key> <value> ...]",
+                "Runs the OPTune job on a local Flink mini cluster. Options come from --conf (default " + DEFAULT_FILE
+                        + "), Flink settings from --flink-conf (default " + EMBEDDED_FLINK_FILE + "); any --<key> <value> "
+                        + "overrides both, Flink keys included."),
+        CLUSTER("flink run [-D<flink-key>=<value> ...] -c io.optune.jobs.OptuneJob optune-flink-job.jar [--conf FILE] "
+                + "[--optune.<key> <value> ...]",
+                "Submits the OPTune job to a Flink cluster. Options come from --conf (default " + DEFAULT_FILE + " when "
+                        + "present) and --optune.<key> <value>; Flink settings come from the cluster's config.yaml and -D.");
+
+        private final String usage;
+        private final String summary;
+
+        Entry(String usage, String summary) {
+            this.usage = usage;
+            this.summary = summary;
+        }
+
+        /** The embedded run's own options mean nothing to a cluster job, except the warm start's length. */
+        boolean lists(ConfigOption<?> o) {
+            return this == EMBEDDED || !o.key().startsWith("optune.embedded.") || o.key().equals(OptuneOptions.SFT_STEPS.key());
+        }
+    }
+
+    /** Whether the arguments ask for help ({@code --help} or {@code -h}). */
+    public static boolean wantsHelp(String[] args) {
+        return Arrays.stream(args).anyMatch(a -> a.equals("--help") || a.equals("-h"));
+    }
+
+    /** When the arguments ask for help, prints it to {@code out} and returns true (the caller then exits). */
+    public static boolean printHelpIfAsked(String[] args, Entry entry, PrintStream out) {
+        if (!wantsHelp(args)) {
+            return false;
+        }
+        out.print(help(entry));
+        out.flush();
+        return true;
+    }
+
+    /** The usage text of an entry point: every option it takes, with its default and description (from {@link OptuneOptions}). */
+    public static String help(Entry entry) {
+        StringBuilder b = new StringBuilder();
+        b.append("Usage: ").append(entry.usage).append("\n\n").append(entry.summary).append("\n\nOptions (default in brackets):\n");
+        for (ConfigOption<?> o : OptuneOptions.all()) {
+            if (!entry.lists(o)) {
+                continue;
+            }
+            b.append("  --").append(o.key()).append("  [").append(defaultText(o)).append("]\n");
+            b.append("      ").append(descriptionText(o)).append('\n');
+        }
+        b.append("  --").append(OptuneOptions.KAFKA_PROPERTIES_PREFIX).append("<name>  [unset]\n")
+                .append("      Kafka client property <name>, passed through as is (also from environment variables ")
+                .append(KAFKA_ENV_PREFIX).append("<NAME>).\n");
+        return b.toString();
+    }
+
+    static String defaultText(ConfigOption<?> o) {
+        if (!o.hasDefaultValue()) {
+            return "unset";
+        }
+        Object v = o.defaultValue();
+        return v instanceof Duration d ? TimeUtils.formatWithHighestUnit(d) : String.valueOf(v);
+    }
+
+    static String descriptionText(ConfigOption<?> o) {
+        StringBuilder b = new StringBuilder();
+        for (BlockElement block : o.description().getBlocks()) {
+            if (block instanceof TextElement t && t.getElements().isEmpty()) {
+                b.append(t.getFormat());
+            }
+        }
+        return b.toString();
     }
 
     /** Environment prefix of Kafka client properties (secrets mounted as environment variables). */

@@ -3,6 +3,7 @@ package io.optune.jobs;
 import io.optune.connectors.weights.FileSystemWeightLog;
 import org.apache.flink.configuration.CheckpointingOptions;
 import org.apache.flink.configuration.Configuration;
+import org.apache.flink.configuration.PipelineOptions;
 import org.apache.flink.core.fs.Path;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.slf4j.Logger;
@@ -10,8 +11,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The job for a Flink cluster ({@code flink run -c io.optune.jobs.OptuneJob optune-flink-job.jar --conf optune.yaml}).
- * The cluster's own configuration decides state backend, checkpoints and restarts; this main reads
- * the job's options once, makes sure the weight log holds a policy, builds the topology and submits it.
+ * The cluster's own configuration (and {@code flink run -D}) decides state backend, checkpoints and
+ * restarts; this main reads the job's {@code optune.*} options once ({@link JobConfig#forCluster}), makes
+ * sure the weight log holds a policy, builds the topology and submits it. {@code --help} lists the options.
  */
 public final class OptuneJob {
     private static final Logger LOG = LoggerFactory.getLogger(OptuneJob.class);
@@ -19,7 +21,10 @@ public final class OptuneJob {
     private OptuneJob() {}
 
     public static void main(String[] args) throws Exception {
-        Configuration conf = JobConfig.load(args);
+        if (JobConfig.printHelpIfAsked(args, JobConfig.Entry.CLUSTER, System.out)) {
+            return;
+        }
+        Configuration conf = JobConfig.forCluster(args);
         Connections.preflight(conf);
         String weights = required(conf, OptuneOptions.WEIGHTS_PATH.key(), conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(null));
         String feedback = required(conf, OptuneOptions.FEEDBACK_PATH.key(), conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(null));
@@ -31,14 +36,9 @@ public final class OptuneJob {
         new Path(feedback).getFileSystem().mkdirs(new Path(feedback));
         InitialPolicy.ensure(conf, log, LOG::info);
 
-        // Flink keys given to the job (file or command line) override the cluster's, where it allows that.
-        Configuration flink = new Configuration();
-        conf.toMap().forEach((k, v) -> {
-            if (!k.startsWith("optune.")) {
-                flink.setString(k, v);
-            }
-        });
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
+        // Flink's settings are the cluster's (and flink run -D's): the job sets none of its own, so a
+        // cluster's restart strategy and checkpoint interval hold for it.
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         if (!env.getCheckpointConfig().isCheckpointingEnabled()) {
             // The memory feedback commits on checkpoints and recovery starts from them.
             throw new IllegalStateException("checkpointing is off: set execution.checkpointing.interval (see conf/flink/config.yaml)");
@@ -49,7 +49,7 @@ public final class OptuneJob {
                     + "checkpointed state is several MB (see conf/flink/config.yaml)");
         }
         OptuneTopology.build(conf, Connections.fileSystem(env, conf, log, feedback, deadLetters));
-        env.execute(conf.getString("pipeline.name", "optune"));
+        env.execute(env.getConfiguration().getOptional(PipelineOptions.NAME).orElse("optune"));
     }
 
     private static String required(Configuration conf, String key, String value) {

@@ -28,6 +28,8 @@ class OptuneOptionsTest {
     void theShippedConfigurationFileHoldsOnlyKnownOptionsAndDocumentsEachOne() throws Exception {
         Path file = Path.of("..", "conf", "optune.yaml");
         Map<String, String> values = JobConfig.readYaml(file);
+        assertThat(values.keySet()).as("job options only: Flink's settings belong to the cluster or conf/embedded/flink.yaml")
+                .allSatisfy(k -> assertThat(k).startsWith("optune."));
         JobConfig.validate(Configuration.fromMap(values));
         Set<String> documented = values.keySet();
         for (ConfigOption<?> o : OptuneOptions.all()) {
