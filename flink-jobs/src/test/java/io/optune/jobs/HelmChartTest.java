@@ -209,4 +209,27 @@ class HelmChartTest {
         String off = helm.template().withName("align").set("networkPolicy.enabled", false).call();
         assertThat(off).doesNotContain("kind: NetworkPolicy");
     }
+
+    @Test
+    void signingKeysComeFromASecretMountedReadOnly() throws Exception {
+        JsonNode d = kind(render(new Helm(CHART)), "FlinkDeployment");
+        JsonNode pod = d.path("spec").path("podTemplate").path("spec");
+        JsonNode keys = null;
+        for (JsonNode v : pod.path("volumes")) {
+            if (v.path("name").asText().equals("signing-keys")) {
+                keys = v;
+            }
+        }
+        assertThat(keys).isNotNull();
+        assertThat(keys.path("secret").path("secretName").asText()).isEqualTo("optune-signing-keys");
+        assertThat(keys.path("secret").path("defaultMode").asInt()).isEqualTo(0400);
+        assertThat(pod.path("containers").get(0).path("volumeMounts")).anySatisfy(m -> {
+            assertThat(m.path("name").asText()).isEqualTo("signing-keys");
+            assertThat(m.path("readOnly").asBoolean()).isTrue();
+        });
+        assertThat(args(d)).containsSubsequence("--optune.weights.signing.private-key", "/opt/optune/keys/policy-signing.key")
+                .containsSubsequence("--optune.weights.signing.public-key", "/opt/optune/keys/policy-signing.pub");
+        String off = new Helm(CHART).template().withName("align").set("signing.enabled", false).call();
+        assertThat(off).doesNotContain("signing-keys").contains("--optune.weights.signing.enabled");
+    }
 }

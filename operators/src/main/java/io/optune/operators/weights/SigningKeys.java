@@ -80,6 +80,22 @@ public final class SigningKeys {
         }
     }
 
+    /** Whether a signature made with {@code priv} verifies with {@code pub}. */
+    public static boolean arePair(PrivateKey priv, PublicKey pub) {
+        try {
+            byte[] probe = "optune-key-pair-check".getBytes(StandardCharsets.US_ASCII);
+            java.security.Signature s = java.security.Signature.getInstance(ALGORITHM);
+            s.initSign(priv);
+            s.update(probe);
+            byte[] sig = s.sign();
+            s.initVerify(pub);
+            s.update(probe);
+            return s.verify(sig);
+        } catch (GeneralSecurityException e) {
+            return false;
+        }
+    }
+
     /** The first 16 hex digits of the SHA-256 of the encoded public key. */
     public static String keyId(PublicKey key) {
         try {
