@@ -251,6 +251,12 @@ public final class OptuneOptions {
             .stringType().noDefaultValue()
             .withDescription("When set, every training pair (fresh and reused) is also written here as JSON lines, for audits.");
 
+    public static final ConfigOption<io.optune.operators.records.UserText> AUDIT_USER_TEXT = ConfigOptions.key("optune.audit.user-text")
+            .enumType(io.optune.operators.records.UserText.class).defaultValue(io.optune.operators.records.UserText.FULL)
+            .withDescription("How dead letters and the pair audit store user text (prompts, responses, offending records): "
+                    + "FULL as it came, or SHA256 (only each text's SHA-256, so records can still be matched; dead-letter "
+                    + "details, which may quote the input, are withheld and only the reason code is kept).");
+
     public static final ConfigOption<String> LEDGER_PATH = ConfigOptions.key("optune.ledger.path")
             .stringType().noDefaultValue()
             .withDescription("When set, the prompt ledger is written here as JSON lines (exactly once): one outcome per prompt "
