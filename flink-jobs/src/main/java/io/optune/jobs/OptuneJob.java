@@ -30,8 +30,8 @@ public final class OptuneJob {
         String feedback = required(conf, OptuneOptions.FEEDBACK_PATH.key(), conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(null));
         String deadLetters = required(conf, OptuneOptions.DEAD_LETTER_PATH.key(), conf.getOptional(OptuneOptions.DEAD_LETTER_PATH).orElse(null));
 
-        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights)
-                .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN)).build();
+        // No throw-away keys on a cluster: without configured keys (or signing turned off) this fails here.
+        FileSystemWeightLog log = PolicySigning.weightLog(conf, conf.toMap(), weights, null);
         log.initialize(); // fails here, with the path, when the store is not writable
         new Path(feedback).getFileSystem().mkdirs(new Path(feedback));
         InitialPolicy.ensure(conf, log, LOG::info);

@@ -225,6 +225,18 @@ public final class OptuneOptions {
     public static final ConfigOption<Integer> WEIGHTS_RETAIN = ConfigOptions.key("optune.weights.retain-versions")
             .intType().defaultValue(0)
             .withDescription("Keep only the newest N snapshots in the weight log (0 keeps all).");
+    public static final ConfigOption<Boolean> SIGNING_ENABLED = ConfigOptions.key("optune.weights.signing.enabled")
+            .booleanType().defaultValue(true)
+            .withDescription("Sign every published policy version (Ed25519) and refuse to load versions without a valid "
+                    + "signature of the configured key. Turn off only explicitly (see docs/SECURITY.md). Embedded run: "
+                    + "without configured keys a throw-away pair is made in <run-dir>/keys.");
+    public static final ConfigOption<String> SIGNING_PRIVATE_KEY = ConfigOptions.key("optune.weights.signing.private-key")
+            .stringType().noDefaultValue()
+            .withDescription("Path of the PKCS#8 PEM Ed25519 private key that signs versions, readable where the trainer "
+                    + "runs (e.g. a mounted Kubernetes Secret). Only the path travels with the job; the key is never logged.");
+    public static final ConfigOption<String> SIGNING_PUBLIC_KEY = ConfigOptions.key("optune.weights.signing.public-key")
+            .stringType().noDefaultValue()
+            .withDescription("Path of the X.509 PEM Ed25519 public key that every reader of the weight log checks versions against.");
     public static final ConfigOption<Duration> WEIGHTS_POLL = ConfigOptions.key("optune.weights.poll-interval")
             .durationType().defaultValue(Duration.ofMillis(200))
             .withDescription("How often the policy-update source looks for new versions.");
@@ -238,6 +250,12 @@ public final class OptuneOptions {
     public static final ConfigOption<String> PAIRS_AUDIT_PATH = ConfigOptions.key("optune.pairs.audit-path")
             .stringType().noDefaultValue()
             .withDescription("When set, every training pair (fresh and reused) is also written here as JSON lines, for audits.");
+
+    public static final ConfigOption<io.optune.operators.records.UserText> AUDIT_USER_TEXT = ConfigOptions.key("optune.audit.user-text")
+            .enumType(io.optune.operators.records.UserText.class).defaultValue(io.optune.operators.records.UserText.FULL)
+            .withDescription("How dead letters and the pair audit store user text (prompts, responses, offending records): "
+                    + "FULL as it came, or SHA256 (only each text's SHA-256, so records can still be matched; dead-letter "
+                    + "details, which may quote the input, are withheld and only the reason code is kept).");
 
     public static final ConfigOption<String> LEDGER_PATH = ConfigOptions.key("optune.ledger.path")
             .stringType().noDefaultValue()

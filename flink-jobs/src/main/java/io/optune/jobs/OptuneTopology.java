@@ -10,6 +10,7 @@ import io.optune.operators.generate.GenerateOperator;
 import io.optune.operators.ingest.IngestFunction;
 import io.optune.operators.pairs.PairFunction;
 import io.optune.operators.records.DeadLetter;
+import io.optune.operators.records.UserText;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
@@ -91,8 +92,11 @@ public final class OptuneTopology {
                 .sinkTo(io.memoryFeedbackSink()).name("memory-feedback-sink").uid(Uids.MEMORY_FEEDBACK_SINK);
 
         DataStream<PreferencePair> pairs = freshPairs.union(requests.getSideOutput(SelectFunction.REUSED_PAIRS));
+        UserText userText = conf.get(OptuneOptions.AUDIT_USER_TEXT);
         if (io.pairAuditSink() != null) {
-            pairs.sinkTo(io.pairAuditSink()).name("pair-audit-sink").uid(Uids.PAIR_AUDIT_SINK);
+            DataStream<PreferencePair> audited = userText == UserText.FULL ? pairs
+                    : pairs.map(userText::apply, TypeInformation.of(PreferencePair.class)).name("hash-audit-text").uid(Uids.HASH_AUDIT_TEXT);
+            audited.sinkTo(io.pairAuditSink()).name("pair-audit-sink").uid(Uids.PAIR_AUDIT_SINK);
         }
 
         // 6. batch: size- and time-triggered training batches (checkpointed buffer)
@@ -120,7 +124,9 @@ public final class OptuneTopology {
 
         DataStream<DeadLetter> deadLetters = prompts.getSideOutput(IngestFunction.DEAD_LETTERS)
                 .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
-        deadLetters.sinkTo(io.deadLetterSink()).name("dead-letter-sink").uid(Uids.DEAD_LETTER_SINK);
+        (userText == UserText.FULL ? deadLetters
+                : deadLetters.map(userText::apply, TypeInformation.of(DeadLetter.class)).name("hash-dead-letter-text").uid(Uids.HASH_DEAD_LETTER_TEXT))
+                .sinkTo(io.deadLetterSink()).name("dead-letter-sink").uid(Uids.DEAD_LETTER_SINK);
 
         // The prompt ledger: every arrival ends once, as trained (train), skipped (select, pair,
         // train) or dead-lettered (any step).

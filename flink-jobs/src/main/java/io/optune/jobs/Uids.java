@@ -23,6 +23,8 @@ public final class Uids {
     public static final String PAIR_AUDIT_SINK = "pair-audit-sink";
     public static final String LEDGER_SINK = "prompt-ledger-sink";
     public static final String DEAD_LETTER_OUTCOMES = "dead-letter-outcomes";
+    public static final String HASH_DEAD_LETTER_TEXT = "hash-dead-letter-text";
+    public static final String HASH_AUDIT_TEXT = "hash-audit-text";
 
     private Uids() {}
 }

@@ -121,4 +121,115 @@ class HelmChartTest {
                 .path("envFrom").get(0).path("secretRef").path("name").asText()).isEqualTo("kafka-creds");
         assertThat(kind(custom, "ConfigMap").path("data").path("optune.yaml").asText()).containsPattern("rho: \"?0.25\"?");
     }
+
+    @Test
+    void podsRunLockedDown() throws Exception {
+        JsonNode pod = kind(render(new Helm(CHART)), "FlinkDeployment").path("spec").path("podTemplate").path("spec");
+        JsonNode podSecurity = pod.path("securityContext");
+        assertThat(podSecurity.path("runAsNonRoot").asBoolean()).isTrue();
+        assertThat(podSecurity.path("runAsUser").asInt()).isNotZero();
+        assertThat(podSecurity.path("seccompProfile").path("type").asText()).isEqualTo("RuntimeDefault");
+        JsonNode main = pod.path("containers").get(0);
+        assertThat(main.path("name").asText()).isEqualTo("flink-main-container");
+        JsonNode c = main.path("securityContext");
+        assertThat(c.path("allowPrivilegeEscalation").isBoolean()).isTrue();
+        assertThat(c.path("allowPrivilegeEscalation").asBoolean()).isFalse();
+        assertThat(c.path("privileged").asBoolean()).isFalse();
+        assertThat(c.path("readOnlyRootFilesystem").asBoolean()).isTrue();
+        assertThat(c.path("capabilities").path("drop")).extracting(JsonNode::asText).containsExactly("ALL");
+        // A read-only root needs writable scratch for Flink's tmp and log dirs and DJL's native cache.
+        List<String> mounts = new ArrayList<>();
+        main.path("volumeMounts").forEach(m -> mounts.add(m.path("mountPath").asText()));
+        assertThat(mounts).contains("/tmp", "/opt/flink/log", "/opt/optune/djl-cache");
+        List<String> emptyDirs = new ArrayList<>();
+        pod.path("volumes").forEach(v -> {
+            if (v.has("emptyDir")) {
+                emptyDirs.add(v.path("name").asText());
+            }
+        });
+        assertThat(emptyDirs).containsExactlyInAnyOrder("flink-tmp", "flink-log", "djl-cache");
+        assertThat(main.path("env").findValuesAsText("value")).contains("/opt/optune/djl-cache");
+    }
+
+    @Test
+    void restServiceStaysInsideTheCluster() throws Exception {
+        List<JsonNode> docs = render(new Helm(CHART));
+        JsonNode conf = kind(docs, "FlinkDeployment").path("spec").path("flinkConfiguration");
+        assertThat(conf.path("kubernetes.rest-service.exposed.type").asText()).isEqualTo("ClusterIP");
+        assertThat(kind(docs, "FlinkDeployment").path("spec").has("ingress")).isFalse();
+        assertThat(docs).extracting(d -> d.path("kind").asText()).doesNotContain("Ingress", "Service");
+    }
+
+    @Test
+    void networkPolicyAdmitsRestOnlyFromNamedNamespaces() throws Exception {
+        JsonNode np = kind(render(new Helm(CHART)), "NetworkPolicy").path("spec");
+        assertThat(np.path("podSelector").path("matchLabels").path("app").asText()).isEqualTo("align-optune-flink");
+        assertThat(np.path("policyTypes")).extracting(JsonNode::asText).containsExactly("Ingress"); // egress open by default
+        JsonNode rules = np.path("ingress");
+        boolean restRuleSeen = false;
+        for (JsonNode rule : rules) {
+            List<Integer> ports = new ArrayList<>();
+            rule.path("ports").forEach(p -> ports.add(p.path("port").asInt()));
+            if (ports.contains(8081)) {
+                restRuleSeen = true;
+                assertThat(ports).containsExactly(8081);
+                assertThat(rule.path("from")).allSatisfy(f -> {
+                    assertThat(f.has("namespaceSelector")).isTrue();
+                    assertThat(f.has("ipBlock")).isFalse();
+                });
+                assertThat(rule.path("from").findValuesAsText("kubernetes.io/metadata.name")).containsExactly("flink-operator");
+            } else if (ports.isEmpty()) {
+                // Only the deployment's own pods may use every port.
+                assertThat(rule.path("from")).hasSize(1);
+                assertThat(rule.path("from").get(0).path("podSelector").path("matchLabels").path("app").asText())
+                        .isEqualTo("align-optune-flink");
+            } else {
+                assertThat(ports).containsExactly(9249);
+            }
+        }
+        assertThat(restRuleSeen).isTrue();
+    }
+
+    @Test
+    void networkPolicyCanRestrictEgressAndBeTurnedOff() throws Exception {
+        Helm helm = new Helm(CHART);
+        String yaml = helm.template().withName("align")
+                .set("networkPolicy.egress.restrict", true)
+                .set("networkPolicy.rest.fromNamespaces[0]", "ops")
+                .set("networkPolicy.rest.fromNamespaces[1]", "flink-operator")
+                .set("networkPolicy.egress.allow[0].to[0].ipBlock.cidr", "10.0.12.0/24")
+                .set("networkPolicy.egress.allow[0].ports[0].port", 9093)
+                .call();
+        List<JsonNode> docs = new ArrayList<>();
+        new ObjectMapper().readValues(new YAMLFactory().createParser(yaml), JsonNode.class).forEachRemaining(docs::add);
+        JsonNode np = kind(docs, "NetworkPolicy").path("spec");
+        assertThat(np.path("policyTypes")).extracting(JsonNode::asText).containsExactly("Ingress", "Egress");
+        assertThat(np.path("egress").findValuesAsText("cidr")).containsExactly("10.0.12.0/24");
+        assertThat(np.path("ingress").findValuesAsText("kubernetes.io/metadata.name")).contains("ops", "flink-operator");
+        String off = helm.template().withName("align").set("networkPolicy.enabled", false).call();
+        assertThat(off).doesNotContain("kind: NetworkPolicy");
+    }
+
+    @Test
+    void signingKeysComeFromASecretMountedReadOnly() throws Exception {
+        JsonNode d = kind(render(new Helm(CHART)), "FlinkDeployment");
+        JsonNode pod = d.path("spec").path("podTemplate").path("spec");
+        JsonNode keys = null;
+        for (JsonNode v : pod.path("volumes")) {
+            if (v.path("name").asText().equals("signing-keys")) {
+                keys = v;
+            }
+        }
+        assertThat(keys).isNotNull();
+        assertThat(keys.path("secret").path("secretName").asText()).isEqualTo("optune-signing-keys");
+        assertThat(keys.path("secret").path("defaultMode").asInt()).isEqualTo(0400);
+        assertThat(pod.path("containers").get(0).path("volumeMounts")).anySatisfy(m -> {
+            assertThat(m.path("name").asText()).isEqualTo("signing-keys");
+            assertThat(m.path("readOnly").asBoolean()).isTrue();
+        });
+        assertThat(args(d)).containsSubsequence("--optune.weights.signing.private-key", "/opt/optune/keys/policy-signing.key")
+                .containsSubsequence("--optune.weights.signing.public-key", "/opt/optune/keys/policy-signing.pub");
+        String off = new Helm(CHART).template().withName("align").set("signing.enabled", false).call();
+        assertThat(off).doesNotContain("signing-keys").contains("--optune.weights.signing.enabled");
+    }
 }

@@ -25,6 +25,21 @@ final class KafkaTestBroker implements AutoCloseable {
     private final String bootstrap;
 
     KafkaTestBroker(Path dir) throws Exception {
+        this(dir, null);
+    }
+
+    /**
+     * A broker whose client listener speaks SASL_SSL with SCRAM-SHA-256 (certificate and users made
+     * here); {@link #clientSecurity} gives a client's properties for a user.
+     */
+    static KafkaTestBroker secured(Path dir, Map<String, String> scramUsers) throws Exception {
+        return new KafkaTestBroker(dir, TestTls.create(dir.resolve("tls"), scramUsers));
+    }
+
+    private final TestTls tls;
+
+    private KafkaTestBroker(Path dir, TestTls tls) throws Exception {
+        this.tls = tls;
         int brokerPort = freePort();
         int controllerPort = freePort();
         Properties p = new Properties();
@@ -46,14 +61,33 @@ final class KafkaTestBroker implements AutoCloseable {
         p.put("num.partitions", "1");
         // Version-2 transactions make Flink's exactly-once sink log a false "fenced" error on recovery.
         p.put("transaction.version", "1");
+        if (tls != null) {
+            p.put("listeners", "SASL_SSL://127.0.0.1:" + brokerPort + ",CONTROLLER://127.0.0.1:" + controllerPort);
+            p.put("advertised.listeners", "SASL_SSL://127.0.0.1:" + brokerPort);
+            p.put("listener.security.protocol.map", "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT");
+            p.put("inter.broker.listener.name", "SASL_SSL");
+            p.put("sasl.enabled.mechanisms", "SCRAM-SHA-256");
+            p.put("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256");
+            p.put("listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config", TestTls.jaas(TestTls.BROKER_USER, tls.brokerPassword()));
+            p.put("ssl.keystore.type", "PKCS12");
+            p.put("ssl.keystore.location", tls.keystore().toString());
+            p.put("ssl.keystore.password", tls.storePassword());
+            p.put("ssl.truststore.type", "PKCS12");
+            p.put("ssl.truststore.location", tls.truststore().toString());
+            p.put("ssl.truststore.password", tls.storePassword());
+            p.put("ssl.endpoint.identification.algorithm", "https");
+        }
         Files.createDirectories(dir);
         Path props = dir.resolve("server.properties");
         try (var out = Files.newOutputStream(props)) {
             p.store(out, "test broker");
         }
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        int rc = StorageTool.execute(new String[] {"format", "-t", Uuid.randomUuid().toString(), "-c", props.toString()},
-                new PrintStream(log));
+        List<String> format = new java.util.ArrayList<>(List.of("format", "-t", Uuid.randomUuid().toString(), "-c", props.toString()));
+        if (tls != null) {
+            format.addAll(tls.scramArguments()); // SCRAM users exist before the broker first starts
+        }
+        int rc = StorageTool.execute(format.toArray(new String[0]), new PrintStream(log));
         if (rc != 0) {
             throw new IOException("formatting the test broker's storage failed: " + log);
         }
@@ -67,8 +101,19 @@ final class KafkaTestBroker implements AutoCloseable {
         return bootstrap;
     }
 
+    /** Client properties of this broker's listener for a user (empty for a plain broker). */
+    Map<String, String> clientSecurity(String user, String password) {
+        return tls == null ? Map.of() : tls.clientProperties(user, password);
+    }
+
+    private Map<String, Object> admin() {
+        Map<String, Object> m = new java.util.HashMap<>(clientSecurity(TestTls.BROKER_USER, tls == null ? "" : tls.brokerPassword()));
+        m.put("bootstrap.servers", bootstrap);
+        return m;
+    }
+
     void createTopics(String... names) throws Exception {
-        try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
+        try (Admin admin = Admin.create(admin())) {
             admin.createTopics(java.util.Arrays.stream(names).map(n -> new NewTopic(n, 1, (short) 1)).toList()).all().get();
         }
     }
@@ -85,7 +130,7 @@ final class KafkaTestBroker implements AutoCloseable {
         next.startup();
         server = next;
         long deadline = System.currentTimeMillis() + 60_000;
-        try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
+        try (Admin admin = Admin.create(admin())) {
             while (System.currentTimeMillis() < deadline) {
                 try {
                     var names = admin.listTopics().names().get();
@@ -105,8 +150,10 @@ final class KafkaTestBroker implements AutoCloseable {
 
     /** Produces keyed records (key, value) to a topic and waits until all are acknowledged. */
     void produce(String topic, List<Map.Entry<String, String>> records) {
+        Map<String, Object> props = admin();
+        props.put("linger.ms", "5");
         try (org.apache.kafka.clients.producer.KafkaProducer<String, String> producer = new org.apache.kafka.clients.producer.KafkaProducer<>(
-                Map.of("bootstrap.servers", bootstrap, "linger.ms", "5"),
+                props,
                 new org.apache.kafka.common.serialization.StringSerializer(), new org.apache.kafka.common.serialization.StringSerializer())) {
             for (Map.Entry<String, String> r : records) {
                 producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, r.getKey(), r.getValue()));
@@ -120,9 +167,12 @@ final class KafkaTestBroker implements AutoCloseable {
      */
     List<String> readCommitted(String topic, java.time.Duration timeout, java.util.function.Predicate<List<String>> enough) {
         List<String> seen = new java.util.ArrayList<>();
+        Map<String, Object> props = admin();
+        props.put("group.id", "reader-" + java.util.UUID.randomUUID());
+        props.put("auto.offset.reset", "earliest");
+        props.put("isolation.level", "read_committed");
         try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(
-                Map.of("bootstrap.servers", bootstrap, "group.id", "reader-" + java.util.UUID.randomUUID(),
-                        "auto.offset.reset", "earliest", "isolation.level", "read_committed"),
+                props,
                 new org.apache.kafka.common.serialization.StringDeserializer(), new org.apache.kafka.common.serialization.StringDeserializer())) {
             consumer.subscribe(List.of(topic));
             long deadline = System.currentTimeMillis() + timeout.toMillis();

@@ -4,6 +4,9 @@ import io.optune.operators.faults.FaultInjection;
 import io.optune.engine.Json;
 import io.optune.engine.snapshot.Hashing;
 import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.weights.PolicySigner;
+import io.optune.operators.weights.PolicyVerifier;
+import io.optune.operators.weights.VersionStatement;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
@@ -26,8 +29,13 @@ import java.util.UUID;
  * <pre>
  *   snapshots/policy-v000000000007.safetensors   the snapshot (PolicySnapshot format)
  *   announcements/v000000000007.json             its PolicyUpdate, written once the snapshot is in place
+ *   signatures/v000000000007.json                the publisher's Ed25519 signature of version 7 (when signing is on)
  *   manifest.json                                 every announced version (version, step, location, sha256), newest last
  * </pre>
+ *
+ * With a {@link PolicySigner}, every version is signed before it is announced; with a
+ * {@link PolicyVerifier}, {@link #readVerified} refuses unsigned or wrongly signed versions, so write
+ * access to the store alone does not let anyone publish a policy that generators load.
  *
  * Both files are written under a hidden temporary name and renamed into place, so readers (and
  * Flink's file source, which skips hidden files) never see a partial file; the announcement is the
@@ -39,14 +47,19 @@ public final class FileSystemWeightLog implements WeightLog {
 
     public static final String SNAPSHOTS = "snapshots";
     public static final String ANNOUNCEMENTS = "announcements";
+    public static final String SIGNATURES = "signatures";
     public static final String MANIFEST = "manifest.json";
 
     private final String basePath;
     private final int retainVersions;
+    private final PolicySigner signer;
+    private final PolicyVerifier verifier;
 
-    private FileSystemWeightLog(String basePath, int retainVersions) {
+    private FileSystemWeightLog(String basePath, int retainVersions, PolicySigner signer, PolicyVerifier verifier) {
         this.basePath = basePath;
         this.retainVersions = retainVersions;
+        this.signer = signer;
+        this.verifier = verifier;
     }
 
     /**
@@ -62,6 +75,8 @@ public final class FileSystemWeightLog implements WeightLog {
     public static final class Builder {
         private String basePath;
         private int retainVersions;
+        private PolicySigner signer;
+        private PolicyVerifier verifier;
 
         public Builder setBasePath(String basePath) {
             this.basePath = basePath;
@@ -74,6 +89,18 @@ public final class FileSystemWeightLog implements WeightLog {
             return this;
         }
 
+        /** Signs every published version (only where versions are published: the trainer, the initial policy). */
+        public Builder optSigner(PolicySigner signer) {
+            this.signer = signer;
+            return this;
+        }
+
+        /** Refuses to hand out versions that this key did not sign. */
+        public Builder optVerifier(PolicyVerifier verifier) {
+            this.verifier = verifier;
+            return this;
+        }
+
         public FileSystemWeightLog build() {
             if (basePath == null || basePath.isBlank()) {
                 throw new IllegalArgumentException("the weight log needs a base path");
@@ -81,7 +108,7 @@ public final class FileSystemWeightLog implements WeightLog {
             if (retainVersions < 0) {
                 throw new IllegalArgumentException("retainVersions must be >= 0");
             }
-            return new FileSystemWeightLog(basePath, retainVersions);
+            return new FileSystemWeightLog(basePath, retainVersions, signer, verifier);
         }
     }
 
@@ -100,6 +127,7 @@ public final class FileSystemWeightLog implements WeightLog {
         try {
             fs.mkdirs(new Path(base, SNAPSHOTS));
             fs.mkdirs(new Path(base, ANNOUNCEMENTS));
+            fs.mkdirs(new Path(base, SIGNATURES));
             Path probe = new Path(base, "." + UUID.randomUUID() + ".probe");
             try (FSDataOutputStream o = fs.create(probe, FileSystem.WriteMode.NO_OVERWRITE)) {
                 o.write(1);
@@ -125,10 +153,21 @@ public final class FileSystemWeightLog implements WeightLog {
             // replace it (renaming onto an existing file fails on HDFS and object stores).
             fs.delete(snapshotPath, false);
         }
+        String sha = Hashing.sha256(snapshot);
+        long parent = signer == null ? -1 : latest().map(PolicyUpdate::version).filter(v -> v < update.version()).orElse(-1L);
         writeAtomically(fs, snapshotPath, snapshot);
+        if (signer != null) {
+            // Before the announcement (the commit point), so no reader ever sees an announced, unsigned version.
+            Path signaturePath = signaturePath(update.version());
+            if (fs.exists(signaturePath)) {
+                fs.delete(signaturePath, false); // left by a crash before the announcement
+            }
+            writeAtomically(fs, signaturePath,
+                    signer.sign(new VersionStatement(update.version(), parent, sha, signer.configSha256())));
+        }
         FaultInjection.check(FaultInjection.Point.PUBLISH);
         PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),
-                Hashing.sha256(snapshot), update.publishedAt(), update.loss(), update.margin(), update.kl(),
+                sha, update.publishedAt(), update.loss(), update.margin(), update.kl(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
         try {
@@ -180,7 +219,29 @@ public final class FileSystemWeightLog implements WeightLog {
         List<PolicyUpdate> all = versions();
         for (int i = 0; i < all.size() - retainVersions; i++) {
             fs.delete(new Path(all.get(i).location()), false);
+            fs.delete(signaturePath(all.get(i).version()), false);
         }
+    }
+
+    private Path signaturePath(long version) {
+        return new Path(new Path(basePath, SIGNATURES), String.format("v%012d.json", version));
+    }
+
+    /** Whether this log refuses versions without a trusted signature. */
+    public boolean verifiesSignatures() {
+        return verifier != null;
+    }
+
+    @Override
+    public byte[] readVerified(PolicyUpdate update) throws IOException {
+        if (verifier == null) {
+            return WeightLog.super.readVerified(update);
+        }
+        byte[] snapshot = read(update.location());
+        Path sig = signaturePath(update.version());
+        byte[] signature = sig.getFileSystem().exists(sig) ? read(sig.toUri().toString()) : null;
+        verifier.verify(update, snapshot, signature);
+        return snapshot;
     }
 
     @Override

@@ -35,7 +35,7 @@ class FileSystemWeightLogTest {
         PolicyUpdate latest = log.latest().orElseThrow();
         assertThat(latest.heldOutReward()).isEqualTo(0.7);
         assertThat(log.read(latest.location())).containsExactly(2, 9);
-        // No temporary files are left behind, and nothing visible is hidden-named.
+        // No temporary files are left behind, and nothing visible is hidden-named (unsigned: no signature files).
         try (Stream<Path> files = Files.walk(dir)) {
             assertThat(files.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
                     .noneMatch(n -> n.startsWith(".")).hasSize(7);
@@ -88,5 +88,74 @@ class FileSystemWeightLogTest {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(file.resolve("weights").toUri().toString()).build();
         assertThatThrownBy(log::initialize).isInstanceOf(IOException.class).hasMessageContaining("not writable");
         assertThatThrownBy(() -> FileSystemWeightLog.builder().build()).hasMessageContaining("base path");
+    }
+
+    private FileSystemWeightLog signedLog(Path keys) throws Exception {
+        io.optune.operators.weights.SigningKeys.generateInto(keys);
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.resolve("weights").toUri().toString())
+                .optSigner(new io.optune.operators.weights.PolicySigner(keys.resolve("policy-signing.key").toString(),
+                        Hashing.sha256(new byte[] {42})))
+                .optVerifier(io.optune.operators.weights.PolicyVerifier.fromFile(keys.resolve("policy-signing.pub")))
+                .build();
+        log.initialize();
+        return log;
+    }
+
+    /** What someone with write access to the store, but without the key, can do: write files directly. */
+    private void forge(long version, byte[] snapshot, Path signatureFrom) throws Exception {
+        Path weights = dir.resolve("weights");
+        String name = String.format("v%012d", version);
+        Path snap = weights.resolve(FileSystemWeightLog.SNAPSHOTS).resolve("policy-" + name + ".safetensors");
+        Files.write(snap, snapshot);
+        if (signatureFrom != null) {
+            Files.copy(signatureFrom, weights.resolve(FileSystemWeightLog.SIGNATURES).resolve(name + ".json"));
+        }
+        PolicyUpdate u = new PolicyUpdate(version, 0, snap.toUri().toString(), Hashing.sha256(snapshot), 1L, 0, 0, 0, 0, 0, 0);
+        Files.writeString(weights.resolve(FileSystemWeightLog.ANNOUNCEMENTS).resolve(name + ".json"), io.optune.engine.Json.write(u));
+    }
+
+    @Test
+    void signedVersionsVerifyAndForgedOnesAreRefused() throws Exception {
+        FileSystemWeightLog log = signedLog(dir.resolve("keys"));
+        for (long v = 0; v < 3; v++) {
+            log.publish(update(v), new byte[] {(byte) v, 1});
+        }
+        Path signatures = dir.resolve("weights").resolve(FileSystemWeightLog.SIGNATURES);
+        assertThat(log.readVerified(log.latest().orElseThrow())).containsExactly(2, 1);
+        assertThat(Files.readString(signatures.resolve(String.format("v%012d.json", 2)))).contains("\\nparent=1\\n"); // JSON-escaped statement lines
+
+        forge(3, new byte[] {6, 6}, null); // unsigned
+        forge(4, new byte[] {1, 1}, signatures.resolve(String.format("v%012d.json", 1))); // v1 replayed as v4
+        forge(5, new byte[] {6, 6}, signatures.resolve(String.format("v%012d.json", 2))); // another snapshot, v2's signature
+        for (long v = 3; v <= 5; v++) {
+            PolicyUpdate forged = log.versions().get((int) v);
+            assertThatThrownBy(() -> log.readVerified(forged))
+                    .isInstanceOf(io.optune.operators.weights.UntrustedVersionException.class);
+        }
+        // A reader starting now skips all three and takes the newest genuine version.
+        java.util.List<String> refused = new java.util.ArrayList<>();
+        var newest = log.newestVerified(e -> refused.add(e.getMessage()));
+        assertThat(newest.update().version()).isEqualTo(2);
+        assertThat(refused).hasSize(3);
+        assertThat(refused.get(0)).contains("signature of version 2");
+        assertThat(refused.get(1)).contains("signature of version 1");
+        assertThat(refused.get(2)).contains("not signed");
+
+        // A reader with another key trusts nothing here.
+        FileSystemWeightLog otherKey = FileSystemWeightLog.builder().setBasePath(dir.resolve("weights").toUri().toString())
+                .optVerifier(new io.optune.operators.weights.PolicyVerifier(io.optune.operators.weights.SigningKeys.generate().getPublic()))
+                .build();
+        assertThatThrownBy(() -> otherKey.newestVerified(e -> { })).hasMessageContaining("none of the 6 policy versions");
+    }
+
+    @Test
+    void anUnsignedLogStillChecksTheAnnouncedHash() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        PolicyUpdate v = log.publish(update(0), new byte[] {1});
+        Files.write(Path.of(java.net.URI.create(v.location())), new byte[] {2});
+        assertThatThrownBy(() -> log.readVerified(v)).isInstanceOf(io.optune.operators.weights.UntrustedVersionException.class)
+                .hasMessageContaining("differs from the announced");
+        assertThat(log.verifiesSignatures()).isFalse();
     }
 }

@@ -14,6 +14,7 @@ import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.weights.UntrustedVersionException;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.accumulators.AverageAccumulator;
 import org.apache.flink.api.common.accumulators.LongCounter;
@@ -79,6 +80,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient long timerAt;
     private transient Meter tokensPerSecond;
     private transient Counter weightLoadFailures;
+    private transient Counter weightVerificationFailures;
     private transient Histogram syncLag;
     private transient long lastSyncLag;
     private transient AverageAccumulator lagMean;
@@ -132,6 +134,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         var group = getMetricGroup();
         tokensPerSecond = group.meter("generatedTokensPerSecond", new MeterView(10));
         weightLoadFailures = group.counter("weightLoadFailures");
+        weightVerificationFailures = group.counter("weightVerificationFailures");
         syncLag = group.histogram("weightSyncLagMs", new DescriptiveStatisticsHistogram(500));
         group.gauge("policyVersion", () -> version);
         getRuntimeContext().addAccumulator(ACC_LAG_MEAN, lagMean = new AverageAccumulator());
@@ -143,7 +146,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         manager = NDManager.newBaseManager();
         version = -1;
         timerAt = -1;
-        load(weightLog.requireLatest());
+        WeightLog.Verified newest = weightLog.newestVerified(this::refused);
+        load(newest.update(), newest.snapshot());
         if (!buffer.isEmpty()) {
             scheduleFlush();
         }
@@ -164,7 +168,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         PolicyUpdate update = element.getValue();
         if (update.version() > version) {
             try {
-                load(update);
+                load(update, weightLog.readVerified(update));
                 long lag = System.currentTimeMillis() - update.publishedAt();
                 lastSyncLag = lag;
                 syncLag.update(lag);
@@ -173,6 +177,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 if (lagSamples.getLocalValue().size() < MAX_LAG_SAMPLES) { // bounded: it travels to the JobManager
                     lagSamples.add(lag);
                 }
+            } catch (UntrustedVersionException e) {
+                refused(e);
             } catch (Exception e) {
                 weightLoadFailures.inc();
                 LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
@@ -195,8 +201,13 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         }
     }
 
-    private void load(PolicyUpdate update) throws Exception {
-        byte[] bytes = weightLog.read(update.location());
+    /** A version that failed its checks is never loaded; generation goes on with the version in hand. */
+    private void refused(UntrustedVersionException e) {
+        weightVerificationFailures.inc();
+        LOG.error("Refused a policy version: {}; generating with version {}", e.getMessage(), version);
+    }
+
+    private void load(PolicyUpdate update, byte[] bytes) throws Exception {
         PolicySnapshot.Loaded loaded = PolicySnapshot.load(bytes, manager, update.sha256(), policy == null ? null : policy.config());
         int context = loaded.model().config().contextLength();
         if (maxPromptTokens + sampling.maxNewTokens() + 1 > context) {

@@ -133,7 +133,9 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     public void open(OpenContext openContext) throws Exception {
         manager = NDManager.newBaseManager();
         PolicyUpdate latest = weightLog.requireLatest();
-        byte[] latestBytes = weightLog.read(latest.location());
+        // Never start from a version that fails its checks, not even our own (the store may be shared).
+        WeightLog.Verified base = weightLog.newestVerified(e -> LOG.error("Refused a policy version: {}", e.getMessage()));
+        byte[] latestBytes = base.snapshot();
         PolicySnapshot.Header header = PolicySnapshot.verify(latestBytes);
         tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());
         encoder = new PromptEncoder(tokenizer, maxPromptTokens);
@@ -141,9 +143,9 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
             trainer = TrainerState.restore(restoredTrainer, manager, dpo).trainer();
             LOG.info("Trainer restored at step {} from checkpointed state", trainer.step());
         } else {
-            PolicySnapshot.Loaded loaded = PolicySnapshot.load(latestBytes, manager, latest.sha256(), null);
+            PolicySnapshot.Loaded loaded = PolicySnapshot.load(latestBytes, manager, base.update().sha256(), null);
             trainer = new DpoTrainer(loaded.model(), dpo);
-            LOG.info("Trainer starts from policy version {} of the weight log", latest.version());
+            LOG.info("Trainer starts from policy version {} of the weight log", base.update().version());
         }
         restoredTrainer = null;
         nextVersion = Math.max(restoredVersion, latest.version() + 1);

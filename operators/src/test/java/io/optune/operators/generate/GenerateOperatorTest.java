@@ -83,4 +83,18 @@ class GenerateOperatorTest {
             assertThat(out.get(0).policyVersion()).isEqualTo(7);
         }
     }
+
+    @Test
+    void aGeneratorStartingAfterAForgedVersionLoadsTheNewestGenuineOne() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        OperatorTestSupport.publish(log, 1, 2);
+        PolicyUpdate v2 = OperatorTestSupport.publish(log, 2, 3);
+        log.overwrite(v2.location(), new byte[] {6, 6, 6}); // the newest version no longer matches its announcement
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(g -> assertThat(g.policyVersion()).isEqualTo(1));
+        }
+    }
 }
