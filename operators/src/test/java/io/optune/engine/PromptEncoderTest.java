@@ -11,7 +11,7 @@ class PromptEncoderTest {
     @Test
     void promptStartsWithBosAndResponseEndsWithEos() {
         int[] p = ENCODER.encodePrompt("rev ab=");
-        assertThat(p[0]).isEqualTo(TOKENIZER.bosId());
+        assertThat(p[0]).isEqualTo(TOKENIZER.bosId().getAsInt());
         assertThat(p).hasSize(8);
         int[] r = ENCODER.encodeResponse("ba");
         assertThat(r[r.length - 1]).isEqualTo(TOKENIZER.eosId());

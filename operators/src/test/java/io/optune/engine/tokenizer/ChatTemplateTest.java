@@ -1,0 +1,116 @@
+package io.optune.engine.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.optune.engine.Json;
+import org.junit.jupiter.api.Test;
+
+import java.io.InputStream;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Jinjava renders real chat templates as Python's Jinja does: Qwen3's template (namespace(),
+ * reversed loops, str methods, whitespace control) against renderings made with Jinja2
+ * ({@code hf/chat/make_chat_reference.py}), and hostile or broken templates fail with clear errors
+ * within their bounds.
+ */
+class ChatTemplateTest {
+    // Generous time: the machine running the tests may be loaded; only the timeout test is tight.
+    private static final ChatTemplate.Limits FAST = new ChatTemplate.Limits(10_000, Duration.ofSeconds(60));
+
+    static JsonNode resource(String path) throws Exception {
+        try (InputStream in = ChatTemplateTest.class.getResourceAsStream(path)) {
+            return Json.MAPPER.readTree(in);
+        }
+    }
+
+    static List<ChatMessage> messages(JsonNode array) {
+        List<ChatMessage> out = new ArrayList<>();
+        array.forEach(m -> out.add(new ChatMessage(m.get("role").asText(), m.get("content").asText())));
+        return out;
+    }
+
+    @Test
+    void qwen3TemplateRendersLikePythonJinja() throws Exception {
+        String source = resource("/hf/tokenizers/qwen3/tokenizer_config.json").get("chat_template").asText();
+        ChatTemplate template = new ChatTemplate(source, null, "<|im_end|>", ChatTemplate.Limits.DEFAULT);
+        JsonNode cases = resource("/hf/chat/qwen3_chat_reference.json");
+        assertThat(cases.size()).isGreaterThanOrEqualTo(9);
+        for (JsonNode c : cases) {
+            assertThat(template.render(messages(c.get("messages"))))
+                    .as("rendering of %s", c.get("messages"))
+                    .isEqualTo(c.get("rendered").asText());
+        }
+    }
+
+    @Test
+    void specialTokensAndPythonStringMethodsAreAvailable() {
+        ChatTemplate t = new ChatTemplate(
+                "{{ bos_token }}{% for m in messages %}{{ m.role|upper }}:{{ m.content.strip(' ').split(',')[-1].lstrip() }}"
+                        + "{{ eos_token }}{% endfor %}{% if add_generation_prompt %}>{% endif %}",
+                "<s>", "</s>", FAST);
+        assertThat(t.render(List.of(ChatMessage.user("  a, b|c  ")))).isEqualTo("<s>USER:b|c</s>>");
+    }
+
+    @Test
+    void raiseExceptionReachesTheCaller() {
+        ChatTemplate t = new ChatTemplate(
+                "{% if messages[0].role != 'system' %}{{ raise_exception('Conversation must start with a system turn') }}{% endif %}ok",
+                null, null, FAST);
+        assertThat(t.render(List.of(ChatMessage.system("s")))).isEqualTo("ok");
+        assertThatThrownBy(() -> t.render(List.of(ChatMessage.user("u"))))
+                .isInstanceOf(ChatTemplateException.class)
+                .hasMessageContaining("Conversation must start with a system turn");
+    }
+
+    @Test
+    void outputBombIsStoppedAtTheSizeLimit() {
+        ChatTemplate t = new ChatTemplate("{% for i in range(100000) %}0123456789{% endfor %}", null, null, FAST);
+        assertThatThrownBy(() -> t.render(List.of(ChatMessage.user("u"))))
+                .isInstanceOf(ChatTemplateException.class)
+                .hasMessageContaining("chat template failed");
+    }
+
+    @Test
+    void slowTemplateIsStoppedAtTheTimeLimit() {
+        ChatTemplate t = new ChatTemplate(
+                "{% for a in range(100000) %}{% for b in range(100000) %}{% if a == b %}{% endif %}{% endfor %}{% endfor %}",
+                null, null, new ChatTemplate.Limits(10_000, Duration.ofMillis(200)));
+        long start = System.nanoTime();
+        assertThatThrownBy(() -> t.render(List.of(ChatMessage.user("u"))))
+                .isInstanceOf(ChatTemplateException.class)
+                .hasMessageContaining("time limit");
+        assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+    }
+
+    @Test
+    void malformedTemplatesFailClearly() {
+        for (String bad : List.of("{% for m in messages %}{{ m.content }}", "{% endfor %}", "{{ no_such_function(1) }}",
+                "{{ messages[ }}", "{% if %}x{% endif %}")) {
+            assertThatThrownBy(() -> new ChatTemplate(bad, null, null, FAST).render(List.of(ChatMessage.user("u"))))
+                    .as(bad)
+                    .isInstanceOf(ChatTemplateException.class)
+                    .hasMessageStartingWith("chat template failed");
+        }
+        assertThatThrownBy(() -> new ChatTemplate("{{ messages[::2] }}", null, null, FAST))
+                .isInstanceOf(ChatTemplateException.class)
+                .hasMessageContaining("step '2'");
+        assertThatThrownBy(() -> new ChatTemplate(" ", null, null, FAST)).isInstanceOf(ChatTemplateException.class);
+    }
+
+    @Test
+    void compatShimRewritesOnlyKeywordValuesAndReversals() {
+        assertThat(JinjaCompat.adapt("{%- set ns = namespace(a=true, b=messages|length - 1) %}"))
+                .isEqualTo("{%- set ns = namespace(a=(true), b=(messages|length - 1)) %}");
+        assertThat(JinjaCompat.adapt("{% for m in messages[::-1] %}{{ 'x[::-1], f(k=v)' }}{% endfor %} f(k=v) [::-1]"))
+                .isEqualTo("{% for m in (messages|__py_reversed) %}{{ 'x[::-1], f(k=v)' }}{% endfor %} f(k=v) [::-1]");
+        assertThat(JinjaCompat.adapt("{{ f(x == 1, [a, b], d={'k': 1}) }}"))
+                .isEqualTo("{{ f(x == 1, [a, b], d=({'k': 1})) }}");
+        assertThat(JinjaCompat.adapt("{{ m.content.split('a')[0][::-1] }}"))
+                .isEqualTo("{{ (m.content.split('a')[0]|__py_reversed) }}");
+    }
+}
