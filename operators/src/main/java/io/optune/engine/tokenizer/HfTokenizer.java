@@ -60,9 +60,9 @@ import java.util.zip.GZIPInputStream;
  * message contents are shielded before rendering and encoded as plain text, so only the template's
  * markup becomes special tokens.
  *
- * <p>{@link #spec()} names the directory and the SHA-256 of the tokenizer file; a snapshot rebuilds
- * the tokenizer from there (the directory must be readable wherever the snapshot is loaded) and
- * refuses a changed file. Instances are cached per directory and file hash and live as long as the
+ * <p>{@link #spec()} names the directory and one SHA-256 over the files read from it; a snapshot
+ * rebuilds the tokenizer from there (the directory must be readable wherever the snapshot is
+ * loaded) and refuses changed files. Instances are cached per directory and file hash and live as long as the
  * JVM (the native tokenizers are never closed).
  */
 public final class HfTokenizer implements Tokenizer {
@@ -70,7 +70,8 @@ public final class HfTokenizer implements Tokenizer {
     public static final String TYPE = "huggingface";
 
     private static final Map<String, HfTokenizer> CACHE = new ConcurrentHashMap<>();
-    private static final Map<String, String> OPTIONS = Map.of("addSpecialTokens", "false");
+    // No truncation or padding: prompt length limits are enforced by PromptEncoder, with a reason.
+    private static final Map<String, String> OPTIONS = Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
     private static final List<ChatMessage> PROBE = List.of(ChatMessage.user("Hello"));
 
     private final Path dir;
@@ -125,9 +126,26 @@ public final class HfTokenizer implements Tokenizer {
         vocabSize = maxId + 1;
 
         full = HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(tokenizerJson), OPTIONS);
+        // The copy for user text has no special added tokens, so nothing in a text can match them. The
+        // library numbers added tokens afresh from the model vocabulary's size, so each removed one moves
+        // into the model vocabulary under its id to keep every later id where it was (pre-tokenizers
+        // split such spellings apart, and encode() refuses any special id that still comes out).
         ObjectNode plainJson = ((ObjectNode) root).deepCopy();
         plainJson.set("added_tokens", keptAdded);
+        JsonNode plainVocab = plainJson.path("model").path("vocab");
+        for (JsonNode t : root.path("added_tokens")) {
+            if (plainVocab.isObject() && !plainVocab.has(t.path("content").asText())) {
+                ((ObjectNode) plainVocab).put(t.path("content").asText(), t.path("id").asInt());
+            }
+        }
         plain = HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(Json.MAPPER.writeValueAsBytes(plainJson)), OPTIONS);
+        for (JsonNode t : keptAdded) {
+            long[] got = plain.encode(t.path("content").asText(), false, false).getIds();
+            if (got.length != 1 || got[0] != t.path("id").asInt()) {
+                throw new IllegalArgumentException("added token '" + t.path("content").asText() + "' of the tokenizer in " + dir
+                        + " does not keep its id " + t.path("id").asInt() + " without the special tokens; unsupported vocabulary layout");
+            }
+        }
 
         // BOS
         String bosText = tokenText(config.get("bos_token"));
@@ -214,7 +232,7 @@ public final class HfTokenizer implements Tokenizer {
         }
         try {
             byte[] raw = Files.readAllBytes(file);
-            String sha = sha256(raw);
+            String sha = filesSha256(abs, raw);
             String key = abs + "@" + sha + "@" + limits;
             HfTokenizer cached = CACHE.get(key);
             if (cached != null) {
@@ -226,6 +244,29 @@ public final class HfTokenizer implements Tokenizer {
             return raced == null ? t : raced;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the tokenizer in " + abs, e);
+        }
+    }
+
+    /** The files a tokenizer is built from, in this order; all but the first are optional. */
+    private static final List<String> CONFIG_FILES = List.of("tokenizer_config.json", "generation_config.json", "chat_template.jinja");
+
+    /** One hash over the tokenizer file and the optional config files, so a changed config is noticed too. */
+    private static String filesSha256(Path dir, byte[] tokenizerFile) throws IOException {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(tokenizerFile);
+            for (String name : CONFIG_FILES) {
+                Path f = dir.resolve(name);
+                md.update((byte) 0);
+                md.update(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                if (Files.isRegularFile(f)) {
+                    md.update((byte) 1);
+                    md.update(Files.readAllBytes(f));
+                }
+            }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 
@@ -332,14 +373,6 @@ public final class HfTokenizer implements Tokenizer {
     private static byte[] gunzip(byte[] raw) throws IOException {
         try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(raw))) {
             return in.readAllBytes();
-        }
-    }
-
-    private static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 
