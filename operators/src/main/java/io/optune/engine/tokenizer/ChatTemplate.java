@@ -35,8 +35,9 @@ import java.util.stream.Collectors;
  *
  * <p>Templates come with a model and are untrusted input. Rendering is bounded: output size,
  * string and list sizes, {@code range} and macro recursion are capped by Jinjava, and a render that
- * takes longer than {@link Limits#timeout()} is stopped at its next template node. One known gap
- * of Jinjava: an unknown filter renders as if absent instead of failing. <b>Hardening point:</b> every limit
+ * takes longer than {@link Limits#timeout()} is stopped at its next template node. Known gaps of
+ * Jinjava that no shipped template we tried relies on: an unknown filter renders as if absent
+ * instead of failing, and indexing a string ({@code s[0]}) renders empty. <b>Hardening point:</b> every limit
  * lives in {@link Limits} and {@link #config}; a stricter sandbox (a separate process, a CPU
  * budget instead of wall time) belongs here.
  */

@@ -12,7 +12,8 @@ import java.util.OptionalInt;
  */
 public final class TemplatedCharTokenizer implements Tokenizer {
     private static final long serialVersionUID = 1L;
-    public static final String TEMPLATE = "{% for m in messages %}{{ m.role[0] }}:{{ m.content }}|{% endfor %}"
+    public static final String TEMPLATE = "{% for m in messages %}"
+            + "{% if m.role == 'user' %}u{% elif m.role == 'system' %}s{% else %}a{% endif %}:{{ m.content }}|{% endfor %}"
             + "{% if add_generation_prompt %}a:{% endif %}";
 
     private final CharTokenizer chars = new CharTokenizer();
