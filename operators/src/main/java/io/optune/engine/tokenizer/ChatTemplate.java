@@ -3,6 +3,7 @@ package io.optune.engine.tokenizer;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.interpret.Context;
 import com.hubspot.jinjava.interpret.InterpretException;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
@@ -10,6 +11,7 @@ import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.tree.Node;
 import jinjava.javax.el.CompositeELResolver;
 
 import java.time.Duration;
@@ -77,6 +79,7 @@ public final class ChatTemplate {
     private final String eosToken;
     private final Limits limits;
     private final Jinjava jinjava;
+    private final Node root;
 
     /**
      * @param source the template as the model ships it
@@ -96,6 +99,18 @@ public final class ChatTemplate {
         this.jinjava = new Jinjava(config(limits));
         jinjava.registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
         jinjava.registerFilter(new ReversedFilter());
+        // Parsed once: parsing is most of a render's cost, and the tree is only read while rendering.
+        JinjavaInterpreter parser = jinjava.newInterpreter();
+        JinjavaInterpreter.pushCurrent(parser);
+        try {
+            this.root = parser.parse(adapted);
+            List<TemplateError> errors = parser.getErrorsCopy().stream().filter(ChatTemplate::fails).collect(Collectors.toList());
+            if (!errors.isEmpty()) {
+                throw new ChatTemplateException("chat template failed to parse: " + describe(errors.get(0)));
+            }
+        } finally {
+            JinjavaInterpreter.popCurrent();
+        }
     }
 
     private static JinjavaConfig config(Limits limits) {
@@ -184,9 +199,15 @@ public final class ChatTemplate {
         long deadline = System.nanoTime() + limits.timeout().toNanos();
         Future<RenderResult> f = RENDERERS.submit(() -> {
             DEADLINE.get()[0] = deadline;
+            JinjavaConfig config = jinjava.getGlobalConfig();
+            JinjavaInterpreter interpreter = new JinjavaInterpreter(jinjava,
+                    new Context(jinjava.getGlobalContext(), context, config.getDisabled()), config);
+            JinjavaInterpreter.pushCurrent(interpreter);
             try {
-                return jinjava.renderForResult(adapted, context);
+                String out = interpreter.render(root);
+                return new RenderResult(out, interpreter.getContext(), interpreter.getErrorsCopy());
             } finally {
+                JinjavaInterpreter.popCurrent();
                 DEADLINE.get()[0] = Long.MAX_VALUE;
             }
         });
@@ -252,6 +273,9 @@ public final class ChatTemplate {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof TemplateRaisedException) {
                 return "template raised: " + c.getMessage();
+            }
+            if (c instanceof RenderTimeoutException) {
+                return c.getMessage();
             }
         }
         return t instanceof InterpretException || t == null ? String.valueOf(t == null ? null : t.getMessage()) : t.toString();

@@ -201,9 +201,10 @@ public final class HfTokenizer implements Tokenizer {
         if (template == null) {
             chatTemplate = null;
         } else {
-            chatTemplate = new ChatTemplate(template, bosText, eosText, limits);
             try {
-                chatTemplate.render(PROBE);
+                ChatTemplate t = new ChatTemplate(template, bosText, eosText, limits);
+                t.render(PROBE);
+                chatTemplate = t;
             } catch (ChatTemplateException e) {
                 throw new IllegalArgumentException("the chat template in " + dir + " cannot render a one-message conversation: " + e.getMessage(), e);
             }

@@ -48,6 +48,27 @@ class ChatTemplateTest {
     }
 
     @Test
+    void oneParsedTemplateRendersConcurrently() throws Exception {
+        String source = resource("/hf/tokenizers/qwen3/tokenizer_config.json").get("chat_template").asText();
+        ChatTemplate template = new ChatTemplate(source, null, "<|im_end|>", ChatTemplate.Limits.DEFAULT);
+        JsonNode cases = resource("/hf/chat/qwen3_chat_reference.json");
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            List<java.util.concurrent.Future<Boolean>> results = new ArrayList<>();
+            for (int round = 0; round < 8; round++) {
+                for (JsonNode c : cases) {
+                    results.add(pool.submit(() -> template.render(messages(c.get("messages"))).equals(c.get("rendered").asText())));
+                }
+            }
+            for (java.util.concurrent.Future<Boolean> r : results) {
+                assertThat(r.get()).isTrue();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void specialTokensAndPythonStringMethodsAreAvailable() {
         ChatTemplate t = new ChatTemplate(
                 "{{ bos_token }}{% for m in messages %}{{ m.role|upper }}:{{ m.content.strip(' ').split(',')[-1].lstrip() }}"
