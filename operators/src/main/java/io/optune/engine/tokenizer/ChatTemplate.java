@@ -11,6 +11,7 @@ import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import com.hubspot.jinjava.loader.ResourceNotFoundException;
 import com.hubspot.jinjava.tree.Node;
 import jinjava.javax.el.CompositeELResolver;
 
@@ -99,6 +100,11 @@ public final class ChatTemplate {
         this.jinjava = new Jinjava(config(limits));
         jinjava.registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
         jinjava.registerFilter(new ReversedFilter());
+        // Jinjava would load {% include %}/{% import %} targets from the classpath: a template from a
+        // model must not read anything, so every lookup fails.
+        jinjava.setResourceLocator((name, encoding, interpreter) -> {
+            throw new ResourceNotFoundException("chat templates cannot include or import '" + name + "'");
+        });
         // Parsed once: parsing is most of a render's cost, and the tree is only read while rendering.
         JinjavaInterpreter parser = jinjava.newInterpreter();
         JinjavaInterpreter.pushCurrent(parser);

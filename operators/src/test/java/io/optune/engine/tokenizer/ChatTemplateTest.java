@@ -109,6 +109,26 @@ class ChatTemplateTest {
     }
 
     @Test
+    void templatesCannotReachFilesClassesOrRecurse() {
+        // log4j2-test.properties is on the test classpath, where Jinjava's default locator would find it.
+        for (String hostile : List.of("{% include 'log4j2-test.properties' %}", "{% import 'log4j2-test.properties' as x %}{{ x }}",
+                "{% from 'log4j2-test.properties' import y %}{{ y() }}")) {
+            assertThatThrownBy(() -> new ChatTemplate(hostile, null, null, FAST).render(List.of(ChatMessage.user("u"))))
+                    .as(hostile)
+                    .isInstanceOf(ChatTemplateException.class)
+                    .hasMessageContaining("cannot include or import");
+        }
+        assertThatThrownBy(() -> new ChatTemplate("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}", null, null, FAST)
+                .render(List.of(ChatMessage.user("u")))).isInstanceOf(ChatTemplateException.class).hasMessageContaining("recursion");
+        // Reflection through the strings a template holds is closed by Jinjava's restricted methods.
+        assertThatThrownBy(() -> new ChatTemplate("{{ messages[0].content.getClass() }}", null, null, FAST)
+                .render(List.of(ChatMessage.user("u")))).isInstanceOf(ChatTemplateException.class);
+        String out = new ChatTemplate("{{ messages[0].content.class }}|{{ messages[0].class }}", null, null, FAST)
+                .render(List.of(ChatMessage.user("u")));
+        assertThat(out).doesNotContain("java.");
+    }
+
+    @Test
     void malformedTemplatesFailClearly() {
         for (String bad : List.of("{% for m in messages %}{{ m.content }}", "{% endfor %}", "{{ no_such_function(1) }}",
                 "{{ messages[ }}", "{% if %}x{% endif %}")) {
