@@ -36,8 +36,9 @@ import java.util.stream.Collectors;
  * {@code lstrip_blocks} on, {@code messages}, {@code add_generation_prompt=true}, the tokenizer's
  * {@code bos_token}/{@code eos_token} and a {@code raise_exception(message)} function.
  *
- * <p>Templates come with a model and are untrusted input. Rendering is bounded: output size,
- * string and list sizes, {@code range} and macro recursion are capped by Jinjava, and a render that
+ * <p>Templates come with a model and are untrusted input. They cannot include or import anything,
+ * and rendering is bounded: output size, string and list sizes, {@code range} and macro recursion
+ * are capped by Jinjava, and a render that
  * takes longer than {@link Limits#timeout()} is stopped at its next template node. Known gaps of
  * Jinjava that no shipped template we tried relies on: an unknown filter renders as if absent
  * instead of failing, and indexing a string ({@code s[0]}) renders empty. <b>Hardening point:</b> every limit
