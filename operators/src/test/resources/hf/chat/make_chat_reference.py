@@ -2,9 +2,12 @@
 written for, set up the way Hugging Face renders chat templates (trim_blocks, lstrip_blocks,
 loop controls, a sandbox, tojson without ASCII escaping, raise_exception).
 
-Usage: python3 make_chat_reference.py ../tokenizers/qwen3/tokenizer_config.json > qwen3_chat_reference.json
-(made with Jinja2 3.1.6). ChatTemplateTest renders the same conversations with Jinjava and must
-produce the same text.
+Usage (made with Jinja2 3.1.6):
+  python3 make_chat_reference.py ../tokenizers/qwen3/tokenizer_config.json > qwen3_chat_reference.json
+  python3 make_chat_reference.py llama_style_template.jinja > llama_style_chat_reference.json
+The second is a Llama-3-style template written for these tests (dict access, filters inside
+concatenations, slicing, raise_exception). ChatTemplateTest renders the same conversations with
+Jinjava and must produce the same text.
 """
 import json, sys
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -17,7 +20,11 @@ def raise_exception(message):
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
 env.filters["tojson"] = lambda x, indent=None: json.dumps(x, ensure_ascii=False, indent=indent)
 env.globals["raise_exception"] = raise_exception
-config = json.load(open(sys.argv[1], encoding="utf-8"))
+if sys.argv[1].endswith(".jinja"):
+    config = {"chat_template": open(sys.argv[1], encoding="utf-8").read(), "bos_token": "<|begin_of_text|>",
+              "eos_token": "<|eot_id|>"}
+else:
+    config = json.load(open(sys.argv[1], encoding="utf-8"))
 template = env.from_string(config["chat_template"])
 
 conversations = [
@@ -37,9 +44,14 @@ conversations = [
     [{"role": "user", "content": "q"}, {"role": "assistant", "content": "<think>r</think>a"},
      {"role": "user", "content": "<tool_response>t</tool_response>"}],
 ]
+if sys.argv[1].endswith(".jinja"):  # this template wants alternating turns after an optional system turn
+    conversations = [[{"role": "system", "content": "  Be brief. \n"}, {"role": "user", "content": " Hi there \n"}],
+                     [{"role": "user", "content": "a"}, {"role": "assistant", "content": " b "}, {"role": "user", "content": "c"}],
+                     [{"role": "user", "content": "quotes ' \" {{ x }} caf\u00e9"}]]
 out = []
 for messages in conversations:
     out.append({"messages": messages,
+                "bos_token": config.get("bos_token") or "", "eos_token": config["eos_token"],
                 "rendered": template.render(messages=messages, add_generation_prompt=True,
                                             bos_token=config.get("bos_token") or "", eos_token=config["eos_token"])})
 print(json.dumps(out, ensure_ascii=False, indent=1))

@@ -48,6 +48,22 @@ class ChatTemplateTest {
     }
 
     @Test
+    void llamaStyleTemplateRendersLikePythonJinja() throws Exception {
+        String source;
+        try (InputStream in = ChatTemplateTest.class.getResourceAsStream("/hf/chat/llama_style_template.jinja")) {
+            source = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        ChatTemplate template = new ChatTemplate(source, "<|begin_of_text|>", "<|eot_id|>", ChatTemplate.Limits.DEFAULT);
+        JsonNode cases = resource("/hf/chat/llama_style_chat_reference.json");
+        assertThat(cases.size()).isEqualTo(3);
+        for (JsonNode c : cases) {
+            assertThat(template.render(messages(c.get("messages")))).isEqualTo(c.get("rendered").asText());
+        }
+        assertThatThrownBy(() -> template.render(List.of(ChatMessage.user("a"), ChatMessage.user("b"))))
+                .hasMessageContaining("Conversation roles must alternate");
+    }
+
+    @Test
     void oneParsedTemplateRendersConcurrently() throws Exception {
         String source = resource("/hf/tokenizers/qwen3/tokenizer_config.json").get("chat_template").asText();
         ChatTemplate template = new ChatTemplate(source, null, "<|im_end|>", ChatTemplate.Limits.DEFAULT);
