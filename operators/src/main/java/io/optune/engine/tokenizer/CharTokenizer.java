@@ -5,9 +5,11 @@ import io.optune.engine.InvalidInputException;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.OptionalInt;
 
 /**
  * One token per character of a fixed alphabet, after three specials: 0 = PAD, 1 = BOS, 2 = EOS.
+ * Special ids cannot come from text at all: every character maps to an id above the specials.
  * The default alphabet is printable ASCII (space to tilde), which covers the built-in tasks.
  */
 public final class CharTokenizer implements Tokenizer {
@@ -24,6 +26,7 @@ public final class CharTokenizer implements Tokenizer {
     }
 
     private static final int SPECIALS = 3;
+    private static final int EOS = 2;
 
     private final String alphabet;
     private final int[] idOfChar;
@@ -60,13 +63,18 @@ public final class CharTokenizer implements Tokenizer {
     }
 
     @Override
-    public int bosId() {
-        return 1;
+    public OptionalInt bosId() {
+        return OptionalInt.of(1);
+    }
+
+    @Override
+    public int[] eosIds() {
+        return new int[] {EOS};
     }
 
     @Override
     public int eosId() {
-        return 2;
+        return EOS;
     }
 
     @Override

@@ -6,6 +6,10 @@ import java.util.Map;
 public final class Tokenizers {
     private Tokenizers() {}
 
+    /**
+     * @throws IllegalArgumentException for an unknown type, a missing field, or (Hugging Face) a
+     *     tokenizer file that changed since the spec was written
+     */
     public static Tokenizer fromSpec(Map<String, ?> spec) {
         Object type = spec.get("type");
         if (CharTokenizer.TYPE.equals(type)) {
@@ -15,7 +19,10 @@ public final class Tokenizers {
             }
             return new CharTokenizer((String) alphabet);
         }
+        if (HfTokenizer.TYPE.equals(type)) {
+            return HfTokenizer.fromSpec(spec);
+        }
         throw new IllegalArgumentException(
-                "unknown tokenizer type '" + type + "' (supported: " + CharTokenizer.TYPE + ")");
+                "unknown tokenizer type '" + type + "' (supported: " + CharTokenizer.TYPE + ", " + HfTokenizer.TYPE + ")");
     }
 }

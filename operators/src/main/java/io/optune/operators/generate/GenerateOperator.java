@@ -238,7 +238,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         List<int[]> prompts = new ArrayList<>(batch.size());
         for (GenerationRequest r : batch) {
             try {
-                prompts.add(encoder.encodePrompt(r.prompt().text()));
+                prompts.add(encoder.encode(r.prompt().text(), r.prompt().messages()));
                 accepted.add(r);
             } catch (InvalidInputException e) {
                 output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of(r.prompt(), "generate", e.reason(), e.getMessage())));

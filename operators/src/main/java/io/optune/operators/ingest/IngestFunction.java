@@ -3,6 +3,8 @@ package io.optune.operators.ingest;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.optune.engine.InvalidInputException;
 import io.optune.engine.Json;
+import io.optune.engine.PromptEncoder;
+import io.optune.engine.tokenizer.ChatMessage;
 import io.optune.engine.tokenizer.Tokenizer;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Prompt;
@@ -14,10 +16,16 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+
 /**
  * Step 1, ingest: parses JSON prompt records
- * ({@code {"id": "...", "text": "...", "tenant": "...", "request_id": "..."}}; other fields such as
- * {@code metadata} are accepted and ignored) and validates them. {@code id} names the prompt (the
+ * ({@code {"id": "...", "text": "...", "tenant": "...", "request_id": "..."}}, or with
+ * {@code "messages": [{"role": "system"|"user"|"assistant", "content": "..."}]} instead of
+ * {@code text}; other fields such as {@code metadata} are accepted and ignored) and validates them
+ * by encoding them as the policy will (chat messages through the tokenizer's chat template). {@code id} names the prompt (the
  * key of its response memory, shared by its recurrences); the optional {@code request_id} names
  * this one arrival in the prompt ledger. A malformed,
  * incomplete, empty, over-long or unencodable record goes to {@link #DEAD_LETTERS} with the reason.
@@ -29,8 +37,12 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
 
     public static final int MAX_ID_LENGTH = 256;
 
+    /** Most turns one chat prompt may carry. */
+    public static final int MAX_MESSAGES = 256;
+
     private final Tokenizer tokenizer;
     private final int maxPromptTokens;
+    private transient PromptEncoder encoder;
 
     private transient Counter promptsIn;
     private transient Counter deadLetters;
@@ -92,7 +104,6 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
             throw new InvalidInputException("malformed-json", "a prompt record must be a JSON object");
         }
         String id = requiredText(node, "id");
-        String text = requiredText(node, "text");
         if (id.isBlank() || id.length() > MAX_ID_LENGTH) {
             throw new InvalidInputException("invalid-id", "id must be 1 to " + MAX_ID_LENGTH + " characters");
         }
@@ -100,16 +111,22 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
         if (tenantNode != null && !tenantNode.isNull() && !tenantNode.isTextual()) {
             throw new InvalidInputException("wrong-type", "field 'tenant' must be a string");
         }
-        if (text.isBlank()) {
-            throw new InvalidInputException("empty-prompt", "prompt text is empty");
+        boolean hasText = node.hasNonNull("text");
+        boolean hasMessages = node.hasNonNull("messages");
+        if (hasText && hasMessages) {
+            throw new InvalidInputException("text-and-messages", "a prompt record carries either 'text' or 'messages', not both");
         }
-        if (text.length() + 1 > maxPromptTokens * 4L) {
-            throw new InvalidInputException("prompt-too-long", "prompt of " + text.length() + " characters exceeds " + maxPromptTokens + " tokens");
+        String text = "";
+        List<ChatMessage> messages = List.of();
+        if (hasMessages) {
+            messages = messages(node.get("messages"));
+        } else if (hasText) {
+            text = requiredText(node, "text");
+        } else {
+            throw new InvalidInputException("missing-field", "field 'text' (or 'messages') is missing");
         }
-        int tokens = tokenizer.encode(text).length + 1;
-        if (tokens > maxPromptTokens) {
-            throw new InvalidInputException("prompt-too-long", "prompt is " + tokens + " tokens, the limit is " + maxPromptTokens);
-        }
+        // The policy's own encoding decides: empty, too long, unencodable, no chat template, template failure.
+        encoder().encode(text, messages);
         String tenant = tenantNode == null || tenantNode.isNull() ? "" : tenantNode.asText();
         String requestId = "";
         JsonNode requestNode = node.get("request_id");
@@ -122,7 +139,55 @@ public class IngestFunction extends ProcessFunction<String, Prompt> {
                 throw new InvalidInputException("invalid-id", "request_id must be at most " + MAX_ID_LENGTH + " characters");
             }
         }
-        return new Prompt(id, requestId, text, tenant, now);
+        return new Prompt(id, requestId, text, messages, tenant, now);
+    }
+
+    /** Validates the {@code messages} array of a chat prompt. */
+    private static List<ChatMessage> messages(JsonNode array) {
+        if (!array.isArray()) {
+            throw new InvalidInputException("wrong-type", "field 'messages' must be an array, not " + array.getNodeType());
+        }
+        if (array.isEmpty()) {
+            throw new InvalidInputException("empty-prompt", "field 'messages' is empty");
+        }
+        if (array.size() > MAX_MESSAGES) {
+            throw new InvalidInputException("too-many-messages", "a prompt may carry at most " + MAX_MESSAGES + " messages, not " + array.size());
+        }
+        List<ChatMessage> out = new ArrayList<>(array.size());
+        for (int i = 0; i < array.size(); i++) {
+            JsonNode m = array.get(i);
+            if (!m.isObject()) {
+                throw new InvalidInputException("wrong-type", "message " + i + " must be an object with 'role' and 'content'");
+            }
+            JsonNode role = m.get("role");
+            if (role == null || !role.isTextual() || !ChatMessage.ROLES.contains(role.asText())) {
+                throw new InvalidInputException("invalid-message", "message " + i + " must have a role of " + new TreeSet<>(ChatMessage.ROLES)
+                        + (role == null ? "" : ", not " + abbreviate(role.toString())));
+            }
+            JsonNode content = m.get("content");
+            if (content == null || content.isNull()) {
+                throw new InvalidInputException("missing-field", "message " + i + " has no 'content'");
+            }
+            if (!content.isTextual()) {
+                throw new InvalidInputException("wrong-type", "content of message " + i + " must be a string, not " + content.getNodeType());
+            }
+            if (content.asText().isBlank()) {
+                throw new InvalidInputException("empty-prompt", "content of message " + i + " is empty");
+            }
+            out.add(new ChatMessage(role.asText(), content.asText()));
+        }
+        return out;
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 40 ? s : s.substring(0, 40) + "...";
+    }
+
+    private PromptEncoder encoder() {
+        if (encoder == null) {
+            encoder = new PromptEncoder(tokenizer, maxPromptTokens);
+        }
+        return encoder;
     }
 
     private static String requiredText(JsonNode node, String field) {

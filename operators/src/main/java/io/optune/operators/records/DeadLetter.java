@@ -17,7 +17,7 @@ public record DeadLetter(String requestId, String promptId, String stage, String
 
     /** A dead letter of a prompt that was parsed: keeps its ids for the ledger. */
     public static DeadLetter of(Prompt prompt, String stage, String reason, String detail) {
-        return of(prompt.requestId(), prompt.id(), stage, reason, detail, prompt.text());
+        return of(prompt.requestId(), prompt.id(), stage, reason, detail, prompt.display());
     }
 
     public static DeadLetter of(String requestId, String promptId, String stage, String reason, String detail, String payload) {

@@ -18,7 +18,7 @@ class CharTokenizerTest {
 
     @Test
     void decodeSkipsSpecialsAndStopsAtEos() {
-        int[] ids = {tok.bosId(), tok.encode("a")[0], tok.padId(), tok.encode("b")[0], tok.eosId(), tok.encode("c")[0]};
+        int[] ids = {tok.bosId().getAsInt(), tok.encode("a")[0], tok.padId(), tok.encode("b")[0], tok.eosId(), tok.encode("c")[0]};
         assertThat(tok.decode(ids)).isEqualTo("ab");
     }
 

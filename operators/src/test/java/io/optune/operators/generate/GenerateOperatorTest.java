@@ -1,10 +1,12 @@
 package io.optune.operators.generate;
 
 import io.optune.engine.generate.SamplingConfig;
+import io.optune.engine.tokenizer.ChatMessage;
 import io.optune.operators.OperatorTestSupport;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.records.Prompt;
 import io.optune.operators.weights.InMemoryWeightLog;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
@@ -95,6 +97,24 @@ class GenerateOperatorTest {
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
             assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(g -> assertThat(g.policyVersion()).isEqualTo(1));
+        }
+    }
+
+    @Test
+    void chatPromptsAreEncodedWithTheChatTemplateOrDeadLettered() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        try (var h = harness(log)) {
+            h.open();
+            // The built-in policy's character tokenizer has no chat template.
+            Prompt chat = new Prompt("c1", "r1", "", List.of(ChatMessage.user("rev ab=")), "", 0L);
+            h.processElement1(new StreamRecord<>(new GenerationRequest(chat, null, 0L)));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().id()).containsExactly(OperatorTestSupport.prompt("rev ba=").id());
+            assertThat(h.getSideOutput(GenerateOperator.DEAD_LETTERS)).singleElement().satisfies(r -> {
+                assertThat(r.getValue().reason()).isEqualTo("no-chat-template");
+                assertThat(r.getValue().requestId()).isEqualTo("r1");
+                assertThat(r.getValue().payload()).contains("rev ab=");
+            });
         }
     }
 }

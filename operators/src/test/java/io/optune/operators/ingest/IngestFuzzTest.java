@@ -2,7 +2,7 @@ package io.optune.operators.ingest;
 
 import io.optune.engine.Json;
 import io.optune.engine.Rng;
-import io.optune.engine.tokenizer.CharTokenizer;
+import io.optune.engine.tokenizer.TemplatedCharTokenizer;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Prompt;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
@@ -20,7 +20,7 @@ import java.util.Map;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * 12,000 generated records, good and bad mixed, through ingest: nothing crashes, every good record
+ * 12,000 generated records, good and bad mixed, plain-text and chat ({@code messages}), through ingest: nothing crashes, every good record
  * comes out as a prompt (duplicate ids included: recurring prompts are normal traffic), every bad one
  * is dead-lettered with a reason, and the two together account for every input.
  */
@@ -38,8 +38,85 @@ class IngestFuzzTest {
         return sb.toString();
     }
 
+    private static Map<String, Object> turn(String role, Object content) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("role", role);
+        m.put("content", content);
+        return m;
+    }
+
+    /** A chat record ({@code messages} instead of {@code text}), good or with one fault. */
+    private static Case chat(Rng rng, String id) {
+        List<Object> messages = new ArrayList<>();
+        if (rng.nextInt(3) == 0) {
+            messages.add(turn("system", randomText(rng, 1 + rng.nextInt(3)).strip() + "s"));
+        }
+        messages.add(turn("user", "u" + randomText(rng, rng.nextInt(3)).strip()));
+        if (rng.nextInt(3) == 0) {
+            messages.add(turn("assistant", "b"));
+            messages.add(turn("user", "c"));
+        }
+        Map<String, Object> good = new LinkedHashMap<>();
+        good.put("id", id);
+        good.put("messages", messages);
+        int last = messages.size() - 1;
+        switch (rng.nextInt(13)) {
+            case 0: case 1: case 2: case 3:
+                return new Case(Json.write(good), null);
+            case 4:
+                good.put("text", "rev ab=");
+                return new Case(Json.write(good), "text-and-messages");
+            case 5:
+                good.put("messages", rng.nextInt(2) == 0 ? "user: hi" : Map.of("role", "user", "content", "hi"));
+                return new Case(Json.write(good), "wrong-type");
+            case 6:
+                good.put("messages", List.of());
+                return new Case(Json.write(good), "empty-prompt");
+            case 7: {
+                Object[] roles = {"tool", "admin", "", 42, null, "USER"};
+                Object role = roles[rng.nextInt(roles.length)];
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("role", role);
+                m.put("content", "x");
+                messages.set(rng.nextInt(messages.size()), m);
+                return new Case(Json.write(good), "invalid-message");
+            }
+            case 8: {
+                Object[] contents = {42, List.of(Map.of("type", "text", "text", "hi")), Map.of("text", "hi"), true};
+                messages.set(last, turn("user", contents[rng.nextInt(contents.length)]));
+                return new Case(Json.write(good), "wrong-type");
+            }
+            case 9:
+                if (rng.nextInt(2) == 0) {
+                    messages.set(last, turn("user", " \n "));
+                    return new Case(Json.write(good), "empty-prompt");
+                }
+                messages.set(last, Map.of("role", "user"));
+                return new Case(Json.write(good), "missing-field");
+            case 10: {
+                List<Object> many = new ArrayList<>();
+                for (int k = 0; k <= IngestFunction.MAX_MESSAGES + rng.nextInt(50); k++) {
+                    many.add(turn("user", "u"));
+                }
+                good.put("messages", many);
+                return new Case(Json.write(good), "too-many-messages");
+            }
+            case 11:
+                messages.set(last, turn("user", "a".repeat(30 + rng.nextInt(100_000))));
+                return new Case(Json.write(good), "prompt-too-long");
+            default: {
+                String[] odd = {"\u0000", "\u00e9", "\u4e2d", "\ud83d\ude00", "\t"};
+                messages.set(last, turn("user", "a" + odd[rng.nextInt(odd.length)]));
+                return new Case(Json.write(good), "unknown-character");
+            }
+        }
+    }
+
     private static Case generate(Rng rng, int i) {
         String id = "id-" + rng.nextInt(500); // many duplicates
+        if (rng.nextInt(3) == 0) {
+            return chat(rng, id);
+        }
         String text = "rev " + randomText(rng, 1 + rng.nextInt(8)).trim() + "x=";
         Map<String, Object> good = new LinkedHashMap<>();
         good.put("id", id);
@@ -99,7 +176,7 @@ class IngestFuzzTest {
             cases.add(generate(rng, i));
         }
         try (OneInputStreamOperatorTestHarness<String, Prompt> h =
-                ProcessFunctionTestHarnesses.forProcessFunction(new IngestFunction(new CharTokenizer(), 24))) {
+                ProcessFunctionTestHarnesses.forProcessFunction(new IngestFunction(new TemplatedCharTokenizer(), 24))) {
             for (Case c : cases) {
                 h.processElement(c.raw(), 0L);
             }
@@ -123,7 +200,9 @@ class IngestFuzzTest {
                 }
             }
             assertThat(byReason.keySet()).containsExactlyInAnyOrder("malformed-json", "missing-field", "wrong-type",
-                    "empty-prompt", "prompt-too-long", "unknown-character", "empty-record");
+                    "empty-prompt", "prompt-too-long", "unknown-character", "empty-record", "text-and-messages",
+                    "invalid-message", "too-many-messages");
+            assertThat(prompts.stream().filter(Prompt::isChat).count()).isGreaterThan(1000);
             System.out.println("ingest fuzz: " + good + " prompts, " + dead.size() + " dead letters " + byReason);
         }
     }
