@@ -81,7 +81,12 @@ class StandaloneClusterITCase {
         // The client's SFT warm start with one PyTorch thread: steadier on a busy 2-core CI machine.
         config.put("env.java.opts.client", config.get("env.java.opts.client") + " -Dai.djl.pytorch.num_threads=1");
 
+        // Signed versions, as on a real cluster: the key pair stands for a mounted Secret every node reads.
+        Path keys = root.resolve("keys");
+        io.optune.operators.weights.SigningKeys.generateInto(keys);
         List<String> jobArgs = List.of("--conf", options.toString(),
+                "--optune.weights.signing.private-key", keys.resolve(io.optune.operators.weights.SigningKeys.PRIVATE_FILE).toString(),
+                "--optune.weights.signing.public-key", keys.resolve(io.optune.operators.weights.SigningKeys.PUBLIC_FILE).toString(),
                 "--optune.source.builtin.prompts-per-second", String.valueOf(RATE_A),
                 "--optune.weights.path", weights.toUri().toString(),
                 "--optune.feedback.path", store.resolve("feedback").toUri().toString(),
