@@ -41,6 +41,12 @@ public final class FlinkCheckpointFiles implements CheckpointFiles {
     }
 
     @Override
+    public long size(String name) throws IOException {
+        Path p = resolve(name);
+        return p.getFileSystem().getFileStatus(p).getLen();
+    }
+
+    @Override
     public OutputStream create(String name) throws IOException {
         Path p = resolve(name);
         return new BufferedOutputStream(p.getFileSystem().create(p, FileSystem.WriteMode.OVERWRITE), 1 << 20);

@@ -17,6 +17,14 @@ public interface CheckpointFiles {
     boolean exists(String name) throws IOException;
 
     /**
+     * The file's length in bytes, or -1 when the store cannot tell cheaply. Loaders check untrusted
+     * headers against it before sizing anything by them.
+     */
+    default long size(String name) throws IOException {
+        return -1;
+    }
+
+    /**
      * Creates (or replaces) a file of the directory for writing. Stores that cannot write say so.
      */
     default OutputStream create(String name) throws IOException {

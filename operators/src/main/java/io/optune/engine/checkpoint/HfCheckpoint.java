@@ -138,7 +138,7 @@ public final class HfCheckpoint {
             throws IOException {
         String where = dir.describe() + "/" + file;
         try (InputStream in = dir.open(file)) {
-            SafeTensorsStream.Header header = SafeTensorsStream.readHeader(in, where);
+            SafeTensorsStream.Header header = SafeTensorsStream.readHeader(in, where, dir.size(file));
             Map<String, String> canonical = new HashMap<>();
             for (SafeTensorsStream.Entry e : header.entries()) {
                 String name = canonicalName(e.name(), config, scalarHead);

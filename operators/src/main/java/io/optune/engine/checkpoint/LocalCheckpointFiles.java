@@ -31,6 +31,11 @@ public final class LocalCheckpointFiles implements CheckpointFiles {
     }
 
     @Override
+    public long size(String name) throws IOException {
+        return Files.size(resolve(name));
+    }
+
+    @Override
     public OutputStream create(String name) throws IOException {
         Files.createDirectories(dir);
         return new BufferedOutputStream(Files.newOutputStream(resolve(name)), 1 << 20);

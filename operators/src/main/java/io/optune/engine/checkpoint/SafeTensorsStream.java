@@ -40,6 +40,9 @@ import java.util.function.Predicate;
 public final class SafeTensorsStream {
     /** safetensors' own limit on the header. */
     static final long MAX_HEADER_BYTES = 100L << 20;
+    /** No tensor of a model we run has more dimensions or more bytes than these (1 TiB). */
+    static final int MAX_RANK = 8;
+    static final long MAX_TENSOR_BYTES = 1L << 40;
 
     /** Bytes of float32 read into one native array at most; larger tensors are built in row blocks. */
     static final long DEFAULT_CHUNK_BYTES = 256L << 20;
@@ -100,13 +103,23 @@ public final class SafeTensorsStream {
 
     /** Reads and validates the header; the stream is left at the start of the data. */
     public static Header readHeader(InputStream in, String file) throws IOException {
+        return readHeader(in, file, -1);
+    }
+
+    /**
+     * As {@link #readHeader(InputStream, String)}, and when {@code fileSize} is known (not -1) the header
+     * and every tensor's byte range must lie inside the file, so nothing is sized by a claim the file
+     * cannot back.
+     */
+    public static Header readHeader(InputStream in, String file, long fileSize) throws IOException {
         byte[] lenBytes = in.readNBytes(8);
         if (lenBytes.length < 8) {
             throw new CheckpointException(file + " is truncated: " + lenBytes.length + " bytes, no header");
         }
         long headerLen = ByteBuffer.wrap(lenBytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        if (headerLen <= 1 || headerLen > MAX_HEADER_BYTES) {
-            throw new CheckpointException(file + " has an invalid safetensors header length " + headerLen);
+        if (headerLen <= 1 || headerLen > MAX_HEADER_BYTES || (fileSize >= 0 && headerLen > fileSize - 8)) {
+            throw new CheckpointException(file + " has an invalid safetensors header length " + headerLen
+                    + (fileSize >= 0 ? " for a file of " + fileSize + " bytes" : ""));
         }
         byte[] json = in.readNBytes((int) headerLen);
         if (json.length < headerLen) {
@@ -142,6 +155,10 @@ public final class SafeTensorsStream {
             previousEnd = e.end();
             previous = e.name();
         }
+        if (fileSize >= 0 && previousEnd > fileSize - 8 - headerLen) {
+            throw new CheckpointException(file + " is truncated: its header describes " + previousEnd + " data bytes, the file holds "
+                    + (fileSize - 8 - headerLen));
+        }
         return new Header(meta, Collections.unmodifiableList(entries));
     }
 
@@ -152,18 +169,26 @@ public final class SafeTensorsStream {
         if (!shapeNode.isArray() || !range.isArray() || range.size() != 2) {
             throw new CheckpointException("tensor '" + name + "' in " + file + " lacks a shape or data_offsets");
         }
+        if (shapeNode.size() > MAX_RANK) {
+            throw new CheckpointException("tensor '" + name + "' in " + file + " has " + shapeNode.size() + " dimensions");
+        }
         long[] shape = new long[shapeNode.size()];
         long count = 1;
         for (int i = 0; i < shape.length; i++) {
             JsonNode d = shapeNode.get(i);
-            if (!d.canConvertToLong() || d.asLong() < 0) {
+            if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
                 throw new CheckpointException("tensor '" + name + "' in " + file + " has an invalid shape " + shapeNode);
             }
             shape[i] = d.asLong();
-            count = Math.multiplyExact(count, shape[i]);
+            // Hostile headers claim absurd sizes: refuse before any arithmetic can overflow.
+            if (shape[i] > MAX_TENSOR_BYTES || (count = count * shape[i]) > MAX_TENSOR_BYTES) {
+                throw new CheckpointException("tensor '" + name + "' in " + file + " has an impossible shape " + shapeNode);
+            }
         }
-        long begin = range.get(0).asLong(-1);
-        long end = range.get(1).asLong(-1);
+        JsonNode b = range.get(0);
+        JsonNode en = range.get(1);
+        long begin = b.isIntegralNumber() && b.canConvertToLong() ? b.asLong() : -1;
+        long end = en.isIntegralNumber() && en.canConvertToLong() ? en.asLong() : -1;
         if (begin < 0 || end < begin || end - begin != count * dtype.bytes()) {
             throw new CheckpointException("tensor '" + name + "' in " + file + " has byte range [" + begin + ", " + end
                     + ") that does not match its shape " + shapeNode + " of " + dtype);

@@ -45,6 +45,15 @@ public record ModelConfig(
         boolean tiedEmbeddings,
         RopePrecision ropePrecision) {
 
+    /** Far above today's largest open models, far below what would overflow or exhaust a machine. */
+    public static final int MAX_VOCAB = 1 << 22;
+    public static final int MAX_CONTEXT = 1 << 22;
+    public static final int MAX_WIDTH = 1 << 16;
+    public static final int MAX_LAYERS = 1024;
+    public static final int MAX_HEADS = 1024;
+    public static final int MAX_HEAD_DIM = 1024;
+    public static final int MAX_INTERMEDIATE = 1 << 18;
+
     public ModelConfig {
         if (ropePrecision == null) {
             ropePrecision = RopePrecision.FLOAT32;
@@ -55,6 +64,13 @@ public record ModelConfig(
         if (vocabSize < 4 || contextLength < 2 || width < 1 || layers < 1 || heads < 1 || kvHeads < 1
                 || headDim < 2 || intermediateSize < 1) {
             throw new IllegalArgumentException("invalid model config: " + this);
+        }
+        // config.json is untrusted input: refuse shapes no real model has before anything is sized by them.
+        if (vocabSize > MAX_VOCAB || contextLength > MAX_CONTEXT || width > MAX_WIDTH || layers > MAX_LAYERS
+                || heads > MAX_HEADS || kvHeads > MAX_HEADS || headDim > MAX_HEAD_DIM || intermediateSize > MAX_INTERMEDIATE) {
+            throw new IllegalArgumentException("config describes a model outside the limits of this engine (vocab <= " + MAX_VOCAB
+                    + ", context <= " + MAX_CONTEXT + ", width <= " + MAX_WIDTH + ", layers <= " + MAX_LAYERS + ", heads <= "
+                    + MAX_HEADS + ", head_dim <= " + MAX_HEAD_DIM + ", intermediate <= " + MAX_INTERMEDIATE + "): " + this);
         }
         if (heads % kvHeads != 0) {
             throw new IllegalArgumentException("heads " + heads + " must be a multiple of key/value heads " + kvHeads);
@@ -149,7 +165,7 @@ public record ModelConfig(
         int heads = required(c, "n_head", "num_attention_heads");
         int layers = required(c, "n_layer", "num_hidden_layers");
         int context = required(c, "n_positions", "n_ctx", "max_position_embeddings");
-        int inner = c.hasNonNull("n_inner") ? c.get("n_inner").asInt() : 4 * width;
+        int inner = optional(c, "n_inner", 4 * width);
         String act = c.path("activation_function").asText("gelu_new");
         if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh")) {
             throw new UnsupportedModelException("unsupported activation_function '" + act + "' (only gelu_new)");
@@ -172,8 +188,8 @@ public record ModelConfig(
         int width = required(c, "hidden_size");
         int layers = required(c, "num_hidden_layers");
         int heads = required(c, "num_attention_heads");
-        int kvHeads = c.hasNonNull("num_key_value_heads") ? c.get("num_key_value_heads").asInt() : heads;
-        int headDim = c.hasNonNull("head_dim") ? c.get("head_dim").asInt() : width / heads;
+        int kvHeads = optional(c, "num_key_value_heads", heads);
+        int headDim = optional(c, "head_dim", width / heads);
         int inner = required(c, "intermediate_size");
         int context = required(c, "max_position_embeddings");
         String act = c.path("hidden_act").asText("silu");
@@ -201,11 +217,16 @@ public record ModelConfig(
         boolean windowed = family == ModelFamily.MISTRAL || c.path("use_sliding_window").asBoolean(false);
         if (windowed && c.hasNonNull("sliding_window")) {
             // Attention over at most the window is exact as long as no sequence is longer than it.
-            context = Math.min(context, c.get("sliding_window").asInt());
+            context = Math.min(context, optional(c, "sliding_window", context));
         }
         float eps = (float) c.path("rms_norm_eps").asDouble(1e-6);
         boolean tied = c.path("tie_word_embeddings").asBoolean(false);
-        RopePrecision precision = RopePrecision.valueOf(c.path("optune_rope_precision").asText("FLOAT32"));
+        RopePrecision precision;
+        try {
+            precision = RopePrecision.valueOf(c.path("optune_rope_precision").asText("FLOAT32"));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("config.json optune_rope_precision is not one of " + java.util.Arrays.toString(RopePrecision.values()));
+        }
         return new ModelConfig(family, vocab, context, width, layers, heads, kvHeads, headDim, inner, eps, theta, tied, precision);
     }
 
@@ -225,11 +246,16 @@ public record ModelConfig(
         }
     }
 
+    /** An optional integer key: absent is the default, anything but an int is an error. */
+    private static int optional(JsonNode c, String key, int dflt) {
+        return c.hasNonNull(key) ? required(c, key) : dflt;
+    }
+
     private static int required(JsonNode c, String... keys) {
         for (String k : keys) {
             if (c.hasNonNull(k)) {
-                if (!c.get(k).canConvertToInt()) {
-                    throw new IllegalArgumentException("config.json key '" + k + "' is not an integer: " + c.get(k));
+                if (!c.get(k).isIntegralNumber() || !c.get(k).canConvertToInt() || c.get(k).asInt() < 1) {
+                    throw new IllegalArgumentException("config.json key '" + k + "' is not a positive integer: " + c.get(k));
                 }
                 return c.get(k).asInt();
             }
