@@ -123,6 +123,7 @@ public final class ChatTemplate {
     private static JinjavaConfig config(Limits limits) {
         CompositeELResolver resolver = new CompositeELResolver();
         resolver.add(new PythonStringMethods());
+        resolver.add(new TemplateMethodGate());
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         return JinjavaConfig.newBuilder()
                 // Hugging Face's environment: trim_blocks and lstrip_blocks.

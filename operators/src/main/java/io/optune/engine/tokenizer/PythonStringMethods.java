@@ -34,7 +34,7 @@ final class PythonStringMethods extends ELResolver {
             case "split": result = split(s, args); break;
             case "upper": result = s.toUpperCase(Locale.ROOT); break;
             case "lower": result = s.toLowerCase(Locale.ROOT); break;
-            case "replace": result = s.replace(str(args, 0), str(args, 1)); break;
+            case "replace": result = replace(s, str(args, 0), str(args, 1)); break;
             case "find": result = (long) s.indexOf(str(args, 0)); break;
             case "count": result = (long) count(s, str(args, 0)); break;
             case "title": result = title(s); break;
@@ -46,6 +46,17 @@ final class PythonStringMethods extends ELResolver {
         }
         context.setPropertyResolved(true);
         return result;
+    }
+
+    /** Longest string a replace may build: a template cannot grow strings past this (a memory bomb). */
+    static final long MAX_RESULT_CHARS = 1 << 20;
+
+    private static String replace(String s, String from, String to) {
+        long hits = from.isEmpty() ? s.length() + 1L : count(s, from);
+        if (s.length() + hits * (to.length() - (long) from.length()) > MAX_RESULT_CHARS) {
+            throw new IllegalArgumentException("replace would build a string over " + MAX_RESULT_CHARS + " characters");
+        }
+        return s.replace(from, to);
     }
 
     private static String str(Object[] args, int i) {

@@ -139,6 +139,16 @@ class ChatTemplateTest {
         // Reflection through the strings a template holds is closed by Jinjava's restricted methods.
         assertThatThrownBy(() -> new ChatTemplate("{{ messages[0].content.getClass() }}", null, null, FAST)
                 .render(List.of(ChatMessage.user("u")))).isInstanceOf(ChatTemplateException.class);
+        // Nor can a template call Java methods on the values it holds (a memory bomb, mutating its input).
+        for (String hostile : List.of("{{ messages[0].content.repeat(2000000000) }}", "{{ messages.clear() }}{{ messages|length }}",
+                "{{ messages[0].content.getBytes() }}", "{{ messages.getClass().forName('java.lang.Runtime') }}",
+                "{{ messages[0].hashCode() }}", "{% set s = 'ab' %}{% for i in range(40) %}{% set s = s.replace('', s) %}{% endfor %}{{ s|length }}")) {
+            assertThatThrownBy(() -> new ChatTemplate(hostile, null, null, FAST).render(List.of(ChatMessage.user("u"))))
+                    .as(hostile).isInstanceOf(ChatTemplateException.class);
+        }
+        // Python dict methods stay available.
+        assertThat(new ChatTemplate("{% for k, v in messages[0].items() %}{{ k }}={{ v }};{% endfor %}", null, null, FAST)
+                .render(List.of(ChatMessage.user("u")))).contains("role=user").contains("content=u");
         String out = new ChatTemplate("{{ messages[0].content.class }}|{{ messages[0].class }}", null, null, FAST)
                 .render(List.of(ChatMessage.user("u")));
         assertThat(out).doesNotContain("java.");
