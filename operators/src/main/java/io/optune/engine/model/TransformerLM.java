@@ -407,14 +407,9 @@ public final class TransformerLM implements AutoCloseable {
         return Linear.linear(x, params.get(name + ".weight"), params.get(name + ".bias")).head();
     }
 
-    /**
-     * GPT-2's Conv1D: weight stored [in, out], so x @ W + b, computed as one fused linear over the
-     * transposed view (no copy; the view belongs to this step's manager).
-     */
+    /** GPT-2's Conv1D: weight stored [in, out], so x @ W + b (as transformers computes it). */
     private NDArray conv1d(NDArray x, String name) {
-        NDArray wT = params.get(name + ".weight").transpose();
-        wT.attach(x.getManager());
-        return Linear.linear(x, wT, params.get(name + ".bias")).head();
+        return x.matMul(params.get(name + ".weight")).add(params.get(name + ".bias"));
     }
 
     private NDArray layerNorm(NDArray x, String name) {
@@ -436,8 +431,14 @@ public final class TransformerLM implements AutoCloseable {
      * x * sigmoid(2z) with z = k (x + 0.044715 x^3): fewer ops, same values to float rounding.
      */
     private static NDArray geluNew(NDArray x, Scalars s) {
-        NDArray gate = x.square().mul(s.geluCubic).add(s.geluLinear).mul(x);
-        return x.mul(Activation.sigmoid(gate));
+        if (ai.djl.pytorch.jni.JniUtils.isGradMode()) {
+            NDArray gate = x.square().mul(s.geluCubic).add(s.geluLinear).mul(x);
+            return x.mul(Activation.sigmoid(gate));
+        }
+        // No graph (sampling, reference and evaluation passes): in place, two allocations instead of five.
+        NDArray gate = x.square();
+        gate.muli(s.geluCubic).addi(s.geluLinear).muli(x);
+        return Activation.sigmoid(gate).muli(x);
     }
 
     /** cos and sin of every position's angles, each (B, 1, T, headDim), the halves repeated. */
