@@ -47,10 +47,10 @@ class RandomCheckpointMainTest {
     @Test
     void withoutATokenizerConfigTheUsualEndOfTextTokenIsTheEos() throws Exception {
         Path tok = Files.createDirectories(tmp.resolve("tok2"));
-        Files.writeString(tok.resolve("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}},"
-                + " \"added_tokens\": [{\"id\": 2, \"content\": \"<|endoftext|>\"}]}");
+        Files.writeString(tok.resolve("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2, \"d\": 3}},"
+                + " \"added_tokens\": [{\"id\": 4, \"content\": \"<|endoftext|>\"}]}");
         Path out = tmp.resolve("ckpt2");
         RandomCheckpointMain.write(CheckpointShape.GPT2_MINI, out, SafeTensorsStream.Dtype.F16, tok, null, null, 1);
-        assertThat(HfCheckpoint.readGeneration(new LocalCheckpointFiles(out)).eosTokenIds()).containsExactly(2);
+        assertThat(HfCheckpoint.readGeneration(new LocalCheckpointFiles(out)).eosTokenIds()).containsExactly(4);
     }
 }
