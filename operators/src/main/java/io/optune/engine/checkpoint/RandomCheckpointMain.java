@@ -124,13 +124,21 @@ public final class RandomCheckpointMain {
         return max + 1;
     }
 
+    /** Common end-of-text tokens, for a tokenizer without {@code tokenizer_config.json}. */
+    private static final List<String> KNOWN_EOS = List.of("<|endoftext|>", "</s>", "<|im_end|>", "<eos>");
+
     private static Integer eosId(JsonNode tokenizer, Path config) throws IOException {
-        if (!Files.isRegularFile(config)) {
-            return null;
+        String text = null;
+        if (Files.isRegularFile(config)) {
+            JsonNode eos = Json.MAPPER.readTree(config.toFile()).path("eos_token");
+            text = eos.isObject() ? eos.path("content").asText(null) : eos.asText(null);
         }
-        JsonNode eos = Json.MAPPER.readTree(config.toFile()).path("eos_token");
-        String text = eos.isObject() ? eos.path("content").asText(null) : eos.asText(null);
         if (text == null) {
+            for (JsonNode t : tokenizer.path("added_tokens")) {
+                if (KNOWN_EOS.contains(t.path("content").asText())) {
+                    return t.path("id").asInt();
+                }
+            }
             return null;
         }
         for (JsonNode t : tokenizer.path("added_tokens")) {

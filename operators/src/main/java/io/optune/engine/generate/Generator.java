@@ -22,6 +22,12 @@ import java.util.List;
  * reproducible and no multinomial op (which the PyTorch engine lacks) is needed.
  */
 public final class Generator {
+    /**
+     * Up to this vocabulary the logits are sampled in Java (a few engine ops cost more than copying
+     * a small row); above it only the drawn ids leave the engine.
+     */
+    static final int JAVA_SAMPLING_MAX_VOCAB = 4096;
+
     private final TransformerLM model;
     private final int eosId;
     private final int padId;
@@ -80,9 +86,9 @@ public final class Generator {
                 promptLen[i] = rows.get(i).length;
             }
             KvCache cache = new KvCache(model.config().layers());
-            // With a trace the logits come to Java and are sampled there; otherwise only the drawn
-            // ids leave the engine (a 50k vocabulary would cost a copy per token).
-            boolean inJava = logitsTrace != null;
+            // With a trace or a small vocabulary the logits come to Java and are sampled there;
+            // otherwise only the drawn ids leave the engine (a 50k vocabulary would cost a copy per token).
+            boolean inJava = logitsTrace != null || vocab <= JAVA_SAMPLING_MAX_VOCAB;
             float[] logits = null;
             int[] drawn = null;
             try (NDManager step = prefillManager) { // prefill activations are freed before decoding

@@ -63,7 +63,9 @@ public record ModelConfig(
         }
         if (vocabSize < 4 || contextLength < 2 || width < 1 || layers < 1 || heads < 1 || kvHeads < 1
                 || headDim < 2 || intermediateSize < 1) {
-            throw new IllegalArgumentException("invalid model config: " + this);
+            throw new IllegalArgumentException("invalid model config: vocab " + vocabSize + ", context " + contextLength
+                    + ", width " + width + ", layers " + layers + ", heads " + heads + ", kv heads " + kvHeads
+                    + ", head_dim " + headDim + ", intermediate " + intermediateSize + " (vocabulary needs at least 4 tokens)");
         }
         // config.json is untrusted input: refuse shapes no real model has before anything is sized by them.
         if (vocabSize > MAX_VOCAB || contextLength > MAX_CONTEXT || width > MAX_WIDTH || layers > MAX_LAYERS
@@ -76,13 +78,14 @@ public record ModelConfig(
             throw new IllegalArgumentException("heads " + heads + " must be a multiple of key/value heads " + kvHeads);
         }
         if (family.isGpt2() && (heads * headDim != width || kvHeads != heads)) {
-            throw new IllegalArgumentException("GPT-2 needs n_embd = n_head * head width and no grouped-query attention: " + this);
+            throw new IllegalArgumentException("GPT-2 needs n_embd = n_head * head width and no grouped-query attention: width "
+                    + width + ", heads " + heads + ", kv heads " + kvHeads + ", head width " + headDim);
         }
         if (!family.isGpt2() && headDim % 2 != 0) {
             throw new IllegalArgumentException("RoPE needs an even head_dim, got " + headDim);
         }
         if (!(normEps > 0) || !(ropeTheta > 0)) {
-            throw new IllegalArgumentException("norm epsilon and rope_theta must be positive: " + this);
+            throw new IllegalArgumentException("norm epsilon and rope_theta must be positive: " + normEps + ", " + ropeTheta);
         }
     }
 

@@ -43,4 +43,14 @@ class RandomCheckpointMainTest {
         assertThatThrownBy(() -> RandomCheckpointMain.main(new String[] {"--shape", "gpt9", "--out", tmp.resolve("x").toString()}))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("gpt2-small");
     }
+
+    @Test
+    void withoutATokenizerConfigTheUsualEndOfTextTokenIsTheEos() throws Exception {
+        Path tok = Files.createDirectories(tmp.resolve("tok2"));
+        Files.writeString(tok.resolve("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2, \"d\": 3}},"
+                + " \"added_tokens\": [{\"id\": 4, \"content\": \"<|endoftext|>\"}]}");
+        Path out = tmp.resolve("ckpt2");
+        RandomCheckpointMain.write(CheckpointShape.GPT2_MINI, out, SafeTensorsStream.Dtype.F16, tok, null, null, 1);
+        assertThat(HfCheckpoint.readGeneration(new LocalCheckpointFiles(out)).eosTokenIds()).containsExactly(4);
+    }
 }
