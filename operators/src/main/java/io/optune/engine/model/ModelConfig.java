@@ -72,7 +72,9 @@ public record ModelConfig(
                 || heads > MAX_HEADS || kvHeads > MAX_HEADS || headDim > MAX_HEAD_DIM || intermediateSize > MAX_INTERMEDIATE) {
             throw new IllegalArgumentException("config describes a model outside the limits of this engine (vocab <= " + MAX_VOCAB
                     + ", context <= " + MAX_CONTEXT + ", width <= " + MAX_WIDTH + ", layers <= " + MAX_LAYERS + ", heads <= "
-                    + MAX_HEADS + ", head_dim <= " + MAX_HEAD_DIM + ", intermediate <= " + MAX_INTERMEDIATE + "): " + this);
+                    + MAX_HEADS + ", head_dim <= " + MAX_HEAD_DIM + ", intermediate <= " + MAX_INTERMEDIATE + "): vocab " + vocabSize
+                    + ", context " + contextLength + ", width " + width + ", layers " + layers + ", heads " + heads + ", kv heads "
+                    + kvHeads + ", head_dim " + headDim + ", intermediate " + intermediateSize);
         }
         if (heads % kvHeads != 0) {
             throw new IllegalArgumentException("heads " + heads + " must be a multiple of key/value heads " + kvHeads);
