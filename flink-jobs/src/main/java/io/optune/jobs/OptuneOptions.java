@@ -229,7 +229,7 @@ public final class OptuneOptions {
             .booleanType().defaultValue(true)
             .withDescription("Sign every published policy version (Ed25519) and refuse to load versions without a valid "
                     + "signature of the configured key. Turn off only explicitly (see docs/SECURITY.md). Embedded run: "
-                    + "without configured keys a throw-away pair is made in <run-dir>/keys.");
+                    + "without configured keys a throw-away pair is made beside the run directories (runs/keys) and reused by later runs.");
     public static final ConfigOption<String> SIGNING_PRIVATE_KEY = ConfigOptions.key("optune.weights.signing.private-key")
             .stringType().noDefaultValue()
             .withDescription("Path of the PKCS#8 PEM Ed25519 private key that signs versions, readable where the trainer "
