@@ -128,7 +128,7 @@ public final class FileSystemWeightLog implements WeightLog {
         writeAtomically(fs, snapshotPath, snapshot);
         FaultInjection.check(FaultInjection.Point.PUBLISH);
         PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),
-                Hashing.sha256(snapshot), update.publishedAt(), update.loss(), update.margin(), update.kl(),
+                Hashing.sha256(snapshot), update.publishedAt(), update.loss(), update.margin(), update.logRatioMean(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
         try {
