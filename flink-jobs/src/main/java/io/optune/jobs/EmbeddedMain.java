@@ -165,7 +165,9 @@ public final class EmbeddedMain {
             try {
                 if (RunDirectory.readState(runDir).map(s -> s.status() == RunDirectory.Status.RUNNING).orElse(false)) {
                     run.writeState(state.with(RunDirectory.Status.FAILED, "interrupted"));
-                    System.out.println("interrupted; to continue this run from its newest checkpoint: " + resumeCommand);
+                    System.out.println(RunDirectory.newestResumePoint(runDir).isPresent()
+                            ? "interrupted; to continue this run from its newest checkpoint: " + resumeCommand
+                            : "interrupted before the first checkpoint; nothing to resume (the run directory is kept: " + runDir + ")");
                 }
             } catch (IOException ignored) {
                 // exiting anyway

@@ -9,12 +9,15 @@ final class EmbeddedRuns {
     private EmbeddedRuns() {}
 
     static Configuration config(Path runDir, String... overrides) throws Exception {
-        String[] args = new String[4 + overrides.length];
+        // Any free port for the dashboard: tests may run beside a user's run on 8081.
+        String[] args = new String[6 + overrides.length];
         args[0] = "--conf";
         args[1] = "../conf/optune.yaml";
         args[2] = "--optune.embedded.run-dir";
         args[3] = runDir.toString();
-        System.arraycopy(overrides, 0, args, 4, overrides.length);
+        args[4] = "--optune.embedded.dashboard-port";
+        args[5] = "0";
+        System.arraycopy(overrides, 0, args, 6, overrides.length);
         return JobConfig.load(args);
     }
 }

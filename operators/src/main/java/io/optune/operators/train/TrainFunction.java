@@ -74,6 +74,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private transient long nextVersion;
     private transient long publishedVersion;
     private transient Window window;
+    /** Held-out reward of the last version this subtask published (NaN before, or without a held-out set). */
+    private transient volatile double lastHeldOutReward;
     private transient StepResult lastStep;
     private transient Counter pairsTrained;
     private transient org.apache.flink.api.common.accumulators.LongCounter pairsTrainedTotal;
@@ -163,6 +165,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         group.gauge("loss", () -> lastStep == null ? Double.NaN : lastStep.loss());
         group.gauge("dpoMargin", () -> lastStep == null ? Double.NaN : lastStep.margin());
         group.gauge("logRatioMean", () -> lastStep == null ? Double.NaN : lastStep.logRatioMean());
+        lastHeldOutReward = Double.NaN;
+        group.gauge("heldOutReward", () -> lastHeldOutReward);
     }
 
     @Override
@@ -231,6 +235,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                 PolicyUpdate announced = weightLog.publish(update, snapshot);
                 nextVersion = version + 1;
                 publishedVersion = version;
+                lastHeldOutReward = heldOut;
                 window = new Window();
                 LOG.info("Published policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}% held-out {}",
                         version, trainer.step(), fmt(announced.loss()), fmt(announced.margin()), fmt(announced.logRatioMean()),
