@@ -179,7 +179,9 @@ public final class EmbeddedMain {
             boolean cancelled = s.savepoint() == null;
             run.writeState(state.with(cancelled ? RunDirectory.Status.CANCELLED : RunDirectory.Status.FINISHED, null));
             if (cancelled) {
-                say("to continue this run from its newest checkpoint: " + resumeCommand);
+                say(RunDirectory.newestResumePoint(runDir).isPresent()
+                        ? "to continue this run from its newest checkpoint: " + resumeCommand
+                        : "no checkpoint was completed before the cancellation: nothing to resume");
             }
             return s;
         } catch (Exception e) {
