@@ -33,6 +33,8 @@ class LastStateResumeITCase {
             "--conf", "../conf/optune.yaml",
             "--optune.embedded.runs-dir", dir.toString(),
             "--optune.embedded.dashboard-port", "0",
+            "--optune.source.builtin.pool-size", "512",
+            "--optune.source.builtin.prompts-per-second", "250",
             "--optune.seed", String.valueOf(SEED),
             "--optune.source.builtin.count", String.valueOf(FEED),
             "--optune.embedded.sft-steps", "300",
