@@ -29,9 +29,9 @@ import java.util.UUID;
  *   manifest.json                                 every announced version (version, step, location, sha256), newest last
  * </pre>
  *
- * Both files are written under a hidden temporary name and renamed into place, so readers (and
- * Flink's file source, which skips hidden files) never see a partial file; the announcement is the
- * commit point. Use {@link #builder()}.
+ * Both files are written under a temporary name in the hidden {@code .staging/} folder and renamed
+ * into place, so readers (and Flink's file source) never see a partial or temporary file; the
+ * announcement is the commit point. Use {@link #builder()}.
  */
 public final class FileSystemWeightLog implements WeightLog {
     private static final long serialVersionUID = 1L;
@@ -148,8 +148,17 @@ public final class FileSystemWeightLog implements WeightLog {
         return announced;
     }
 
-    private static void writeAtomically(FileSystem fs, Path target, byte[] bytes) throws IOException {
-        Path tmp = new Path(target.getParent(), "." + target.getName() + "." + UUID.randomUUID() + ".tmp");
+    /**
+     * Hidden folder where files are written before they are renamed into place: outside the folders
+     * that readers and Flink's file source list (a temporary file beside the announcements could be
+     * listed and then, renamed meanwhile, fail the source's directory scan with an error).
+     */
+    static final String STAGING = ".staging";
+
+    private void writeAtomically(FileSystem fs, Path target, byte[] bytes) throws IOException {
+        Path staging = new Path(basePath, STAGING);
+        fs.mkdirs(staging);
+        Path tmp = new Path(staging, "." + target.getName() + "." + UUID.randomUUID() + ".tmp");
         try (FSDataOutputStream out = fs.create(tmp, FileSystem.WriteMode.NO_OVERWRITE)) {
             out.write(bytes);
             out.sync();
