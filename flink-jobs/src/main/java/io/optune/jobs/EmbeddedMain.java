@@ -266,12 +266,7 @@ public final class EmbeddedMain {
             say("cancelled; newest retained checkpoint " + checkpoint);
         } else {
             if (!job.getJobStatus().get().isGloballyTerminalState()) {
-                try {
-                    savepoint = job.stopWithSavepoint(false, null, SavepointFormatType.CANONICAL).get(5, java.util.concurrent.TimeUnit.MINUTES);
-                } catch (java.util.concurrent.TimeoutException e) {
-                    job.cancel().get();
-                    throw new IllegalStateException("the job did not stop with a savepoint within 5 minutes; cancelled it", e);
-                }
+                savepoint = stopWithSavepoint(job);
                 say("stopped with savepoint " + savepoint);
             }
             JobExecutionResult result = job.getJobExecutionResult().get();
@@ -298,6 +293,33 @@ public final class EmbeddedMain {
         say("summary written to " + summaryPath.toAbsolutePath());
         RunPlots.write(summary, runDir, EmbeddedMain::say);
         return summary;
+    }
+
+    /**
+     * Stops the job with a savepoint within 5 minutes. A job whose tasks are still starting (a slow
+     * restore on a busy machine) refuses the savepoint; it is asked again until they run.
+     */
+    private static String stopWithSavepoint(JobClient job) throws Exception {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(5);
+        while (true) {
+            try {
+                return job.stopWithSavepoint(false, null, SavepointFormatType.CANONICAL)
+                        .get(Math.max(1, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                job.cancel().get();
+                throw new IllegalStateException("the job did not stop with a savepoint within 5 minutes; cancelled it", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                boolean starting = org.apache.flink.util.ExceptionUtils.findThrowable(e,
+                        org.apache.flink.runtime.checkpoint.CheckpointException.class)
+                        .map(c -> c.getCheckpointFailureReason()
+                                == org.apache.flink.runtime.checkpoint.CheckpointFailureReason.NOT_ALL_REQUIRED_TASKS_RUNNING)
+                        .orElse(false);
+                if (!starting || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(1000);
+            }
+        }
     }
 
     /** The run's file-sink directories on local disk (where left-over in-progress files may lie). */
