@@ -17,54 +17,90 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 /**
  * The one-command embedded run: SFT warm start, then the OPTune topology on a local mini cluster
- * (RocksDB, checkpoints) for {@code optune.embedded.duration}, progress every
- * {@code optune.embedded.progress-interval}, a stop with savepoint, and a summary (also as JSON).
+ * (RocksDB, checkpoints, Flink's web dashboard) for {@code optune.embedded.duration}, progress every
+ * {@code optune.embedded.progress-interval}, a stop with savepoint, and a summary (also as JSON and plots).
+ * Each run has a directory of its own ({@link RunDirectory}); {@code --resume [RUN_DIR]} continues one.
  */
 public final class EmbeddedMain {
     private EmbeddedMain() {}
 
-    /** What an embedded run achieved. */
+    /**
+     * What an embedded run achieved. Values that were not measured are null, not NaN or a sentinel.
+     *
+     * @param resumedFrom the checkpoint or savepoint this run started from (null for a new run)
+     * @param baselineVersion the policy version the run started from (0, the SFT warm start, for a new run)
+     * @param baselineHeldOutReward held-out gold reward of that version
+     * @param sftHeldOutReward held-out gold reward of version 0 (the SFT warm start), when in the weight log
+     * @param bestVersion the version with the highest held-out reward of all in the weight log
+     * @param versionsEmitted versions published by this run
+     * @param versionsTotal versions published since version 0, this run and earlier ones of the same weight log
+     * @param deadLetters committed dead letters of this run, from every step
+     * @param deadLettersByReason of those, "stage/reason" to count
+     * @param deadLettersTotal committed dead letters in the directory, earlier jobs of a resumed run included
+     */
     public record Summary(
-            double sftHeldOutReward,
-            double finalHeldOutReward,
-            long versionsEmitted,
+            String runDir,
+            String resumedFrom,
+            long baselineVersion,
+            Double baselineHeldOutReward,
+            Double sftHeldOutReward,
+            Double finalHeldOutReward,
             long finalVersion,
+            Double bestHeldOutReward,
+            Long bestVersion,
+            long versionsEmitted,
+            long versionsTotal,
             long trainerSteps,
             long promptsIn,
             long promptsRegenerated,
             long promptsReused,
             double regeneratedFraction,
             long deadLetters,
+            Map<String, Long> deadLettersByReason,
+            long deadLettersTotal,
             long generatorVersionLoads,
-            double weightSyncLagMsMean,
-            long weightSyncLagMsP50,
-            long weightSyncLagMsP90,
-            long weightSyncLagMsMax,
+            Double weightSyncLagMsMean,
+            Long weightSyncLagMsP50,
+            Long weightSyncLagMsP90,
+            Long weightSyncLagMsMax,
             long generatedTokens,
             long jobStartedAt,
             double minutes,
             String weightLog,
             String savepoint,
             String checkpoint,
+            String dashboard,
             List<PolicyUpdate> versions,
             List<Progress> timeline) {}
 
-    /** A progress sample: job-wide totals {@code seconds} after the job started. */
+    /**
+     * A progress sample: job-wide totals {@code seconds} after the job started.
+     *
+     * @param lagSamples weight-sync lag samples so far
+     * @param weightSyncLagMs mean lag of the version loads since the previous sample (null when none)
+     */
     public record Progress(double seconds, long promptsIn, long promptsRegenerated, long promptsReused, long generatedTokens,
-            long pairsTrained) {
+            long pairsTrained, int lagSamples, Double weightSyncLagMs) {
 
-        static Progress of(Map<String, Object> acc, long jobStartedAt) {
+        static Progress of(Map<String, Object> acc, long jobStartedAt, Progress previous) {
+            List<?> lags = acc.get(GenerateOperator.ACC_LAG_SAMPLES) instanceof List<?> l ? l : List.of();
+            int from = previous == null ? 0 : Math.min(previous.lagSamples(), lags.size());
+            Double lag = lags.size() > from
+                    ? lags.subList(from, lags.size()).stream().mapToDouble(x -> ((Number) x).doubleValue()).average().orElse(0) : null;
             return new Progress((System.currentTimeMillis() - jobStartedAt) / 1e3, longAcc(acc, IngestFunction.ACC_PROMPTS_IN),
                     longAcc(acc, SelectFunction.ACC_REGENERATED), longAcc(acc, SelectFunction.ACC_REUSED),
-                    longAcc(acc, GenerateOperator.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED));
+                    longAcc(acc, GenerateOperator.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED), lags.size(), lag);
         }
     }
 
@@ -72,12 +108,25 @@ public final class EmbeddedMain {
         if (JobConfig.printHelpIfAsked(args, JobConfig.Entry.EMBEDDED, System.out)) {
             return;
         }
-        Summary s = run(JobConfig.load(args));
-        System.out.printf("%nSummary: held-out gold reward %.3f -> %.3f (%+.3f) in %.1f min | %d policy versions (last v%d, step %d) "
-                        + "| prompts %d: regenerated %d, reused %d (%.0f%% regenerated) | dead letters %d | weight sync lag p50 %d ms, p90 %d ms, max %d ms%n",
-                s.sftHeldOutReward(), s.finalHeldOutReward(), s.finalHeldOutReward() - s.sftHeldOutReward(), s.minutes(),
-                s.versionsEmitted(), s.finalVersion(), s.trainerSteps(), s.promptsIn(), s.promptsRegenerated(), s.promptsReused(),
-                100 * s.regeneratedFraction(), s.deadLetters(), s.weightSyncLagMsP50(), s.weightSyncLagMsP90(), s.weightSyncLagMsMax());
+        String[] expanded = ResumeFlag.expand(args);
+        Configuration conf;
+        try {
+            conf = JobConfig.load(expanded);
+        } catch (IllegalArgumentException e) {
+            System.err.println("error: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        try {
+            Summary s = run(conf, UnaryOperator.identity(), ResumeFlag.displayArgs(args));
+            System.out.println();
+            System.out.println(SummaryReport.format(s));
+        } catch (Exception e) {
+            // run() has said what to do next (the resume command); keep the console free of a stack trace
+            System.err.println("error: " + e.getMessage());
+            System.exit(1);
+        }
+        System.exit(0); // Flink's non-daemon threads may linger after the mini cluster is closed
     }
 
     public static Summary run(Configuration conf) throws Exception {
@@ -86,13 +135,77 @@ public final class EmbeddedMain {
 
     /** As {@link #run(Configuration)}, with a hook to wrap the job's connections (tests inject faults). */
     public static Summary run(Configuration conf, UnaryOperator<Connections> connections) throws Exception {
+        return run(conf, connections, List.of());
+    }
+
+    /**
+     * Runs one embedded job; {@code args} are the command-line arguments as given, for the resume
+     * command printed when the run ends abnormally.
+     */
+    static Summary run(Configuration given, UnaryOperator<Connections> connections, List<String> args) throws Exception {
         long t0 = System.nanoTime();
-        Connections.preflight(conf);
-        Path runDir = Path.of(conf.get(OptuneOptions.RUN_DIR)).toAbsolutePath();
-        if (conf.getOptional(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH).isEmpty()) {
-            deleteRecursively(runDir); // each embedded run starts from scratch in its run directory...
-        } // ...unless it resumes from state, which may live there (a retained checkpoint of the last run)
-        Files.createDirectories(runDir);
+        Connections.preflight(given);
+        if (given.getOptional(OptuneOptions.RESUME).isEmpty()) {
+            for (Path unfinished : RunDirectory.unfinished(Path.of(given.get(OptuneOptions.RUNS_DIR)).toAbsolutePath())) {
+                say("found an unfinished run in " + unfinished + "; to continue it instead, run: "
+                        + ResumeFlag.command(args, unfinished));
+            }
+        }
+        RunDirectory.Prepared prepared = RunDirectory.prepare(given, LocalDateTime.now());
+        Configuration conf = prepared.conf();
+        RunDirectory run = prepared.run();
+        Path runDir = run.path();
+        Path logFile = RunLogging.attach(runDir);
+        say("run directory " + runDir + (logFile == null ? "" : " (full log: " + runDir.relativize(logFile) + ")"));
+        prepared.resumePoint().ifPresent(p -> say("resuming from " + (p.savepoint() ? "savepoint " : "retained checkpoint ") + p.path()));
+
+        RunDirectory.State state = new RunDirectory.State(RunDirectory.Status.RUNNING, ProcessHandle.current().pid(),
+                System.currentTimeMillis(), 0, args, new ArrayList<>(), null);
+        run.writeState(state);
+        String resumeCommand = ResumeFlag.command(args, runDir);
+        // Ctrl-C or a kill: say how to continue (a kill -9 is caught at the next start instead).
+        Thread hook = new Thread(() -> {
+            try {
+                if (RunDirectory.readState(runDir).map(s -> s.status() == RunDirectory.Status.RUNNING).orElse(false)) {
+                    run.writeState(state.with(RunDirectory.Status.FAILED, "interrupted"));
+                    System.out.println(RunDirectory.newestResumePoint(runDir).isPresent()
+                            ? "interrupted; to continue this run from its newest checkpoint: " + resumeCommand
+                            : "interrupted before the first checkpoint; nothing to resume (the run directory is kept: " + runDir + ")");
+                }
+            } catch (IOException ignored) {
+                // exiting anyway
+            }
+        }, "optune-interrupt");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            Summary s = runJob(conf, connections, run, prepared.resumePoint(), state, t0);
+            boolean cancelled = s.savepoint() == null;
+            run.writeState(state.with(cancelled ? RunDirectory.Status.CANCELLED : RunDirectory.Status.FINISHED, null));
+            if (cancelled) {
+                say(RunDirectory.newestResumePoint(runDir).isPresent()
+                        ? "to continue this run from its newest checkpoint: " + resumeCommand
+                        : "no checkpoint was completed before the cancellation: nothing to resume");
+            }
+            return s;
+        } catch (Exception e) {
+            run.writeState(state.with(RunDirectory.Status.FAILED, String.valueOf(e.getMessage())));
+            boolean resumable = RunDirectory.newestResumePoint(runDir).isPresent();
+            say("the run ended abnormally: " + e.getMessage());
+            say(resumable ? "to continue it from its newest checkpoint: " + resumeCommand
+                    : "it left no checkpoint to resume from; its directory is kept: " + runDir);
+            throw e;
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs
+            }
+        }
+    }
+
+    private static Summary runJob(Configuration conf, UnaryOperator<Connections> connections, RunDirectory run,
+            Optional<RunDirectory.ResumePoint> resumePoint, RunDirectory.State state, long t0) throws Exception {
+        Path runDir = run.path();
         String weightsPath = conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse(runDir.resolve("weights").toUri().toString());
         String feedback = conf.getOptional(OptuneOptions.FEEDBACK_PATH).orElse(runDir.resolve("feedback").toUri().toString());
         String deadLetters = conf.getOptional(OptuneOptions.DEAD_LETTER_PATH).orElse(runDir.resolve("dead-letters").toUri().toString());
@@ -105,11 +218,12 @@ public final class EmbeddedMain {
             conf.set(OptuneOptions.LEDGER_PATH, runDir.resolve("ledger").toUri().toString());
         }
 
-        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weightsPath)
-                .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN)).build();
+        // Signed versions here too; a throw-away key pair beside the run directories serves every embedded run.
+        FileSystemWeightLog log = PolicySigning.weightLog(conf, conf.toMap(), weightsPath,
+                runDir.toAbsolutePath().getParent().resolve("keys"));
         log.initialize();
         restoreEngineThreads(); // the warm start gets the engine's default pool, even after an earlier run
-        PolicyUpdate v0 = InitialPolicy.ensure(conf, log, EmbeddedMain::say);
+        PolicyUpdate baseline = InitialPolicy.ensure(conf, log, EmbeddedMain::say);
         setEngineThreads(conf.get(OptuneOptions.ENGINE_THREADS));
 
         Configuration flink = new Configuration(conf);
@@ -119,13 +233,20 @@ public final class EmbeddedMain {
         if (!flink.containsKey("execution.checkpointing.savepoint-dir")) {
             flink.setString("execution.checkpointing.savepoint-dir", runDir.resolve("savepoints").toUri().toString());
         }
+        if (!flink.containsKey("security.delegation.tokens.enabled")) {
+            flink.setString("security.delegation.tokens.enabled", "false"); // no Kerberos here: spares its start-up warnings
+        }
+        String dashboard = Dashboard.configure(flink, conf.get(OptuneOptions.DASHBOARD_PORT), EmbeddedMain::say);
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(flink);
         OptuneTopology.build(conf, connections.apply(Connections.fileSystem(env, conf, log, feedback, deadLetters)));
         JobClient job = env.executeAsync("optune-embedded");
         long jobStartedAt = System.currentTimeMillis();
-        List<Progress> timeline = new java.util.ArrayList<>();
-        say("job " + job.getJobID() + " started; state backend " + flink.getString("state.backend.type", "default")
-                + ", checkpoints every " + flink.getString("execution.checkpointing.interval", "(off)") + "; running for "
+        state.jobIds().add(job.getJobID().toString());
+        run.writeState(state);
+        List<Progress> timeline = new ArrayList<>();
+        say("job " + job.getJobID() + " started; dashboard " + dashboard + "; checkpoints every "
+                + flink.getString("execution.checkpointing.interval", "(off)") + " in " + runDir.relativize(localPath(
+                        flink.getString("execution.checkpointing.dir", "")).resolve(job.getJobID().toString())) + "; running for "
                 + conf.get(OptuneOptions.DURATION));
 
         long end = System.nanoTime() + conf.get(OptuneOptions.DURATION).toNanos();
@@ -135,7 +256,7 @@ public final class EmbeddedMain {
             if (job.getJobStatus().get().isGloballyTerminalState()) {
                 break;
             }
-            progress(job, log, t0, jobStartedAt, timeline);
+            progress(job, log, t0, jobStartedAt, baseline, deadLetters, runDir, timeline);
         }
         String savepoint = null;
         String checkpoint = null;
@@ -149,37 +270,72 @@ public final class EmbeddedMain {
             say("cancelled; newest retained checkpoint " + checkpoint);
         } else {
             if (!job.getJobStatus().get().isGloballyTerminalState()) {
-                try {
-                    savepoint = job.stopWithSavepoint(false, null, SavepointFormatType.CANONICAL).get(5, java.util.concurrent.TimeUnit.MINUTES);
-                } catch (java.util.concurrent.TimeoutException e) {
-                    job.cancel().get();
-                    throw new IllegalStateException("the job did not stop with a savepoint within 5 minutes; cancelled it", e);
-                }
+                savepoint = stopWithSavepoint(job);
                 say("stopped with savepoint " + savepoint);
             }
             JobExecutionResult result = job.getJobExecutionResult().get();
             acc = result.getAllAccumulatorResults();
+            if (resumePoint.isPresent() && savepoint != null) {
+                int removed = RunDirectory.removeSupersededInProgress(localSinkDirs(conf, feedback, deadLetters), jobStartedAt);
+                if (removed > 0) {
+                    say("removed " + removed + " in-progress part file(s) that the interrupted job had left uncommitted "
+                            + "(their records were replayed from the checkpoint)");
+                }
+            }
         }
-        List<PolicyUpdate> versions = log.versions();
-        PolicyUpdate last = versions.get(versions.size() - 1);
-        long regenerated = longAcc(acc, SelectFunction.ACC_REGENERATED);
-        long reused = longAcc(acc, SelectFunction.ACC_REUSED);
-        Object lagMean = acc.get(GenerateOperator.ACC_LAG_MEAN);
-        long[] lags = acc.get(GenerateOperator.ACC_LAG_SAMPLES) instanceof List<?> l
-                ? l.stream().mapToLong(x -> ((Number) x).longValue()).sorted().toArray() : new long[0];
-        Summary summary = new Summary(v0.heldOutReward(), last.heldOutReward(), versions.size() - 1L, last.version(), last.step(),
-                longAcc(acc, IngestFunction.ACC_PROMPTS_IN), regenerated, reused,
-                regenerated + reused == 0 ? 0 : (double) regenerated / (regenerated + reused),
-                longAcc(acc, IngestFunction.ACC_DEAD_LETTERS),
-                longAcc(acc, GenerateOperator.ACC_VERSIONS_LOADED),
-                lagMean instanceof Number ? ((Number) lagMean).doubleValue() : Double.NaN,
-                percentile(lags, 0.5), percentile(lags, 0.9),
-                longAcc(acc, GenerateOperator.ACC_LAG_MAX), longAcc(acc, GenerateOperator.ACC_TOKENS), jobStartedAt,
-                (System.nanoTime() - t0) / 6e10, weightsPath, savepoint, checkpoint, versions, timeline);
+        Summary summary = SummaryReport.summarize(SummaryReport.Inputs.builder()
+                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(baseline).versions(log.versions())
+                .accumulators(acc).deadLetters(DeadLetterCounts.count(deadLetters, jobStartedAt))
+                .jobStartedAt(jobStartedAt).minutes((System.nanoTime() - t0) / 6e10).weightLog(weightsPath)
+                .savepoint(savepoint).checkpoint(checkpoint).dashboard(dashboard).timeline(timeline).build());
         Files.createDirectories(summaryPath.toAbsolutePath().getParent());
+        if (Files.exists(summaryPath)) {
+            // a resumed run keeps the earlier job's summary beside its own
+            Files.move(summaryPath, summaryPath.resolveSibling("summary-" + Files.getLastModifiedTime(summaryPath).toMillis() + ".json"));
+        }
         Files.writeString(summaryPath, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(summary));
         say("summary written to " + summaryPath.toAbsolutePath());
+        RunPlots.write(summary, runDir, EmbeddedMain::say);
         return summary;
+    }
+
+    /**
+     * Stops the job with a savepoint within 5 minutes. A job whose tasks are still starting (a slow
+     * restore on a busy machine) refuses the savepoint; it is asked again until they run.
+     */
+    private static String stopWithSavepoint(JobClient job) throws Exception {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(5);
+        while (true) {
+            try {
+                return job.stopWithSavepoint(false, null, SavepointFormatType.CANONICAL)
+                        .get(Math.max(1, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                job.cancel().get();
+                throw new IllegalStateException("the job did not stop with a savepoint within 5 minutes; cancelled it", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                boolean starting = org.apache.flink.util.ExceptionUtils.findThrowable(e,
+                        org.apache.flink.runtime.checkpoint.CheckpointException.class)
+                        .map(c -> c.getCheckpointFailureReason()
+                                == org.apache.flink.runtime.checkpoint.CheckpointFailureReason.NOT_ALL_REQUIRED_TASKS_RUNNING)
+                        .orElse(false);
+                if (!starting || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(1000);
+            }
+        }
+    }
+
+    /** The run's file-sink directories on local disk (where left-over in-progress files may lie). */
+    private static List<Path> localSinkDirs(Configuration conf, String feedback, String deadLetters) {
+        List<Path> out = new ArrayList<>();
+        for (String p : new String[] {feedback, deadLetters, conf.get(OptuneOptions.LEDGER_PATH),
+            conf.getOptional(OptuneOptions.PAIRS_AUDIT_PATH).orElse(null)}) {
+            if (p != null && (p.startsWith("file:") || !p.contains("://"))) {
+                out.add(localPath(p));
+            }
+        }
+        return out;
     }
 
     private static int defaultEngineThreads;
@@ -221,52 +377,63 @@ public final class EmbeddedMain {
      * checkpoint directory ({@code <execution.checkpointing.dir>/<job-id>}): what a new job resumes
      * from with {@code execution.state-recovery.path}, as Kubernetes' last-state upgrade does.
      */
-    public static java.util.Optional<Path> latestCheckpoint(Path jobCheckpointDir) throws IOException {
-        if (!Files.isDirectory(jobCheckpointDir)) {
-            return java.util.Optional.empty();
-        }
-        try (Stream<Path> paths = Files.walk(jobCheckpointDir, 1)) {
-            return paths.filter(p -> p.getFileName().toString().matches("chk-\\d+") && Files.exists(p.resolve("_metadata")))
-                    .max(Comparator.comparingLong((Path p) -> Long.parseLong(p.getFileName().toString().substring(4)))
-                            .thenComparing(p -> p.toFile().lastModified()));
-        }
+    public static Optional<Path> latestCheckpoint(Path jobCheckpointDir) throws IOException {
+        return RunDirectory.latestCheckpoint(jobCheckpointDir);
     }
 
-    /** Nearest-rank percentile of sorted samples; -1 when there are none. */
-    static long percentile(long[] sorted, double q) {
-        return sorted.length == 0 ? -1 : sorted[Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1)];
+    /** Nearest-rank percentile of sorted samples; null when there are none. */
+    static Long percentile(long[] sorted, double q) {
+        return sorted.length == 0 ? null : sorted[Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1)];
     }
 
-    private static void progress(JobClient job, FileSystemWeightLog log, long t0, long jobStartedAt, List<Progress> timeline) {
+    private static void progress(JobClient job, FileSystemWeightLog log, long t0, long jobStartedAt, PolicyUpdate baseline,
+            String deadLetterDir, Path runDir, List<Progress> timeline) {
         try {
             Map<String, Object> acc = job.getAccumulators().get();
             long regenerated = longAcc(acc, SelectFunction.ACC_REGENERATED);
             long reused = longAcc(acc, SelectFunction.ACC_REUSED);
-            timeline.add(Progress.of(acc, jobStartedAt));
-            String line = String.format("[%5.0fs] prompts %d (regenerated %.0f%%)", (System.nanoTime() - t0) / 1e9,
-                    regenerated + reused, regenerated + reused == 0 ? 0.0 : 100.0 * regenerated / (regenerated + reused));
-            var latest = log.latest();
-            if (latest.isPresent()) {
-                PolicyUpdate u = latest.get();
-                line += String.format(" | policy v%d step %d | loss %.3f margin %.2f kl %.2f | pair reward %.3f fresh %.0f%% | held-out gold %.3f",
-                        u.version(), u.step(), u.loss(), u.margin(), u.kl(), u.reward(), 100 * u.freshFraction(), u.heldOutReward());
+            timeline.add(Progress.of(acc, jobStartedAt, timeline.isEmpty() ? null : timeline.get(timeline.size() - 1)));
+            StringBuilder line = new StringBuilder(String.format("[%5.0fs] prompts %d (regenerated %.0f%%)", (System.nanoTime() - t0) / 1e9,
+                    regenerated + reused, regenerated + reused == 0 ? 0.0 : 100.0 * regenerated / (regenerated + reused)));
+            DeadLetterCounts dead = DeadLetterCounts.count(deadLetterDir, jobStartedAt);
+            if (dead.since() > 0) {
+                line.append(" | dead letters ").append(dead.since()).append(' ').append(dead.byReason());
             }
-            say(line);
+            var latest = log.latest();
+            if (latest.isPresent() && latest.get().version() > baseline.version()) {
+                PolicyUpdate u = latest.get();
+                line.append(String.format(" | policy v%d step %d | loss %.3f margin %.2f log-ratio %.3f | pair reward %.3f fresh %.0f%%",
+                        u.version(), u.step(), u.loss(), u.margin(), u.logRatioMean(), u.reward(), 100 * u.freshFraction()));
+                if (!Double.isNaN(u.heldOutReward())) {
+                    line.append(String.format(" | held-out gold %.3f", u.heldOutReward()));
+                }
+            } else {
+                line.append(" | policy v").append(baseline.version()).append(": no new version yet");
+                if (dead.byReason().getOrDefault("score/" + io.optune.operators.score.ScoreFunction.UNSCORABLE, 0L) > 0) {
+                    line.append(" (prompts are being refused by the reward model: see the warning above)");
+                }
+            }
+            say(line.toString());
+            RunPlots.write(log.versions(), timeline, jobStartedAt, baseline.version(), runDir, EmbeddedMain::say, false);
         } catch (Exception e) {
             say("(progress unavailable: " + e.getMessage() + ")");
         }
     }
 
-    private static long longAcc(Map<String, Object> acc, String name) {
+    static long longAcc(Map<String, Object> acc, String name) {
         Object v = acc.get(name);
         return v instanceof Number ? ((Number) v).longValue() : 0L;
     }
 
-    private static void say(String line) {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(EmbeddedMain.class);
+
+    /** A console line; also in the run's log file. */
+    static void say(String line) {
         System.out.println(line);
+        LOG.info(line);
     }
 
-    /** Deletes a directory tree (no-op when absent). */
+    /** Deletes a directory tree (no-op when absent). Only for directories a tool made itself, e.g. the benchmark's. */
     public static void deleteRecursively(Path dir) throws IOException {
         if (!Files.exists(dir)) {
             return;

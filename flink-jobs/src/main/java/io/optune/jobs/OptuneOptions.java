@@ -272,9 +272,23 @@ public final class OptuneOptions {
             .withDescription("Seed of sampling, selection, the built-in feed and the SFT warm start.");
 
     // ---- embedded run ----
+    public static final ConfigOption<String> RUNS_DIR = ConfigOptions.key("optune.embedded.runs-dir")
+            .stringType().defaultValue("runs")
+            .withDescription("Embedded run: where each new run gets its own directory <runs-dir>/<yyyyMMdd-HHmmss>; "
+                    + "<runs-dir>/latest links to the newest. Nothing in an earlier run's directory is ever deleted.");
     public static final ConfigOption<String> RUN_DIR = ConfigOptions.key("optune.embedded.run-dir")
-            .stringType().defaultValue("runs/latest")
-            .withDescription("Embedded run: directory for the weight log, feedback, checkpoints and the summary.");
+            .stringType().noDefaultValue()
+            .withDescription("Embedded run: directory for the weight log, feedback, checkpoints, logs and the summary. "
+                    + "Default: a new <runs-dir>/<timestamp>. A directory that already holds a run is refused unless "
+                    + "the run resumes it (optune.embedded.resume).");
+    public static final ConfigOption<String> RESUME = ConfigOptions.key("optune.embedded.resume")
+            .stringType().noDefaultValue()
+            .withDescription("Embedded run: continue the run in this directory (or 'latest' for <runs-dir>/latest) from "
+                    + "its newest complete retained checkpoint or savepoint. '--resume [RUN_DIR]' is short for it.");
+    public static final ConfigOption<Integer> DASHBOARD_PORT = ConfigOptions.key("optune.embedded.dashboard-port")
+            .intType().defaultValue(8081)
+            .withDescription("Embedded run: port of Flink's web dashboard on 127.0.0.1 (a free port is used, with a "
+                    + "message, when it is taken; 0 picks any free port).");
     public static final ConfigOption<Duration> DURATION = ConfigOptions.key("optune.embedded.duration")
             .durationType().defaultValue(Duration.ofMinutes(5))
             .withDescription("Embedded run: how long the job runs before it is stopped with a savepoint.");

@@ -87,7 +87,7 @@ class HelmChartTest {
                 .doesNotContain("KAFKA");
         assertThat(spec.path("podTemplate").path("metadata").path("annotations").path("prometheus.io/scrape").asText()).isEqualTo("true");
         assertThat(spec.path("taskManager").path("podTemplate").isMissingNode()).isTrue(); // no GPU by default
-        JsonNode cm = kind(docs, "ConfigMap");
+        JsonNode cm = docs.stream().filter(x -> x.path("metadata").path("name").asText().endsWith("-conf")).findFirst().orElseThrow();
         assertThat(cm.path("data").path("optune.yaml").asText()).contains("strategy: OPTUNE");
         assertThat(d.path("metadata").path("labels").path("app.kubernetes.io/instance").asText()).isEqualTo("align");
     }
@@ -231,5 +231,22 @@ class HelmChartTest {
                 .containsSubsequence("--optune.weights.signing.public-key", "/opt/optune/keys/policy-signing.pub");
         String off = new Helm(CHART).template().withName("align").set("signing.enabled", false).call();
         assertThat(off).doesNotContain("signing-keys").contains("--optune.weights.signing.enabled");
+    }
+
+    @Test
+    void theGrafanaDashboardShipsAsAConfigMapForTheSidecar() throws Exception {
+        List<JsonNode> docs = render(new Helm(CHART));
+        JsonNode cm = docs.stream().filter(x -> x.path("metadata").path("name").asText().equals("align-optune-flink-grafana-dashboard"))
+                .findFirst().orElseThrow();
+        assertThat(cm.path("kind").asText()).isEqualTo("ConfigMap");
+        assertThat(cm.path("metadata").path("labels").path("grafana_dashboard").asText()).isEqualTo("1");
+        JsonNode dashboard = new ObjectMapper().readTree(cm.path("data").path("optune-flink.json").asText());
+        assertThat(dashboard).isEqualTo(GrafanaDashboard.read());
+        List<String> titles = new ArrayList<>();
+        dashboard.path("panels").forEach(p -> titles.add(p.path("title").asText()));
+        assertThat(titles).contains("Held-out gold reward", "DPO loss", "DPO margin", "Realised regeneration share", "Weight-sync lag");
+
+        String off = new Helm(CHART).template().withName("align").set("grafana.dashboard.enabled", false).call();
+        assertThat(off).doesNotContain("grafana-dashboard");
     }
 }

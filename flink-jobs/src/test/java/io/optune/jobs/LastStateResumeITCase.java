@@ -2,19 +2,24 @@ package io.optune.jobs;
 
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PromptOutcome;
+import org.apache.flink.configuration.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * What a Kubernetes {@code last-state} upgrade does: the first job is cancelled mid-feed without a
- * savepoint (as a lost JobManager would leave it), and a new job starts from its newest retained
- * checkpoint. Together the two jobs account for every arrival of the fixed feed exactly once, and
- * the second continues the first's versions and trainer steps.
+ * What a Kubernetes {@code last-state} upgrade does, and what {@code --resume} does for a user: the
+ * first job is cancelled mid-feed without a savepoint (as a lost JobManager would leave it), and a
+ * second run, given only {@code --resume latest}, finds that run's newest retained checkpoint and
+ * continues it in the same directory. Together the two jobs account for every arrival of the fixed
+ * feed exactly once, the second continues the first's versions and trainer steps, nothing of the
+ * first is deleted but the in-progress parts it left uncommitted.
  */
 class LastStateResumeITCase {
     static final int FEED = 4000; // 16 s of feed; the first job is cancelled after 12 s
@@ -23,53 +28,66 @@ class LastStateResumeITCase {
     @TempDir
     Path dir;
 
-    @Test
-    void aNewJobResumesFromTheRetainedCheckpointOfACancelledOne() throws Exception {
+    private Configuration config(String... overrides) throws Exception {
         String[] shared = {
+            "--conf", "../conf/optune.yaml",
+            "--optune.embedded.runs-dir", dir.toString(),
+            "--optune.embedded.dashboard-port", "0",
+            "--optune.source.builtin.pool-size", "512",
+            "--optune.source.builtin.prompts-per-second", "250",
             "--optune.seed", String.valueOf(SEED),
             "--optune.source.builtin.count", String.valueOf(FEED),
-            "--optune.weights.path", dir.resolve("weights").toUri().toString(),
-            "--optune.feedback.path", dir.resolve("feedback").toUri().toString(),
-            "--optune.ledger.path", dir.resolve("ledger").toUri().toString(),
-            "--optune.dead-letters.path", dir.resolve("dead-letters").toUri().toString(),
             "--optune.embedded.sft-steps", "300",
             "--optune.train.held-out-size", "32",
             "--optune.train.publish-every", "10",
         };
-        EmbeddedMain.Summary first = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run1"), concat(shared,
-            "--optune.embedded.duration", "12s",
-            "--optune.embedded.stop-mode", "CANCEL")));
+        String[] all = java.util.Arrays.copyOf(shared, shared.length + overrides.length);
+        System.arraycopy(overrides, 0, all, shared.length, overrides.length);
+        return JobConfig.load(ResumeFlag.expand(all));
+    }
+
+    @Test
+    void resumeFindsTheRetainedCheckpointOfACancelledRunAndContinuesItInPlace() throws Exception {
+        EmbeddedMain.Summary first = EmbeddedMain.run(config("--optune.embedded.duration", "12s", "--optune.embedded.stop-mode", "CANCEL"));
+        Path runDir = Path.of(first.runDir());
+        assertThat(runDir.getParent()).isEqualTo(dir);
         assertThat(first.savepoint()).isNull();
-        assertThat(first.checkpoint()).as("a retained checkpoint in %s", listing(dir.resolve("run1/checkpoints"))).isNotNull();
-        int firstJobOutcomes = Ledgers.committed(dir.resolve("ledger")).size();
+        assertThat(first.checkpoint()).as("a retained checkpoint in %s", listing(runDir.resolve("checkpoints"))).isNotNull();
+        assertThat(RunDirectory.readState(runDir)).get().extracting(RunDirectory.State::status).isEqualTo(RunDirectory.Status.CANCELLED);
+        assertThat(RunDirectory.unfinished(dir)).containsExactly(runDir);
+        int firstJobOutcomes = Ledgers.committed(runDir.resolve("ledger")).size();
         assertThat(firstJobOutcomes).as("the first job was cut off mid-feed").isLessThan(FEED);
 
-        EmbeddedMain.Summary second = EmbeddedMain.run(EmbeddedRuns.config(dir.resolve("run2"), concat(shared,
-            "--execution.state-recovery.path", first.checkpoint(),
-            "--optune.embedded.duration", "35s")));
+        EmbeddedMain.Summary second = EmbeddedMain.run(config("--resume", "--optune.embedded.duration", "35s"));
+        assertThat(Path.of(second.runDir())).isEqualTo(runDir.toRealPath());
+        assertThat(second.resumedFrom()).isEqualTo(Path.of(first.checkpoint()).toRealPath().toString());
+        assertThat(Path.of(first.checkpoint())).as("the first job's state is kept").exists();
+        assertThat(RunDirectory.unfinished(dir)).isEmpty();
 
-        List<PromptOutcome> ledger = Ledgers.committed(dir.resolve("ledger"));
+        List<PromptOutcome> ledger = Ledgers.committed(runDir.resolve("ledger"));
         Ledgers.assertAccountsForBuiltinFeed(ledger, SEED, FEED, 16);
         System.out.printf("[last-state] first job committed %d outcomes, both %d: %s%n", firstJobOutcomes, ledger.size(),
                 Ledgers.tally(ledger));
+        try (Stream<Path> files = Files.walk(runDir)) {
+            long staleInProgress = files.filter(RunDirectory::isInProgress)
+                    .filter(p -> p.toFile().lastModified() < second.jobStartedAt()).count();
+            assertThat(staleInProgress).as("in-progress parts the cancelled job left behind").isZero();
+        }
 
         List<PolicyUpdate> versions = second.versions();
         assertThat(second.finalVersion()).isGreaterThan(first.finalVersion());
+        assertThat(second.baselineVersion()).isEqualTo(first.finalVersion());
+        assertThat(second.versionsTotal()).isEqualTo(first.versionsEmitted() + second.versionsEmitted());
+        assertThat(SummaryReport.format(second)).contains("where this run resumed").doesNotContain("NaN");
         WeightLogs.assertGapFreeAndLoadable(versions, second.weightLog());
     }
 
     private static String listing(Path p) throws java.io.IOException {
-        if (!java.nio.file.Files.exists(p)) {
+        if (!Files.exists(p)) {
             return "(missing)";
         }
-        try (var s = java.nio.file.Files.walk(p, 3)) {
+        try (var s = Files.walk(p, 3)) {
             return s.map(x -> p.relativize(x).toString()).toList().toString();
         }
-    }
-
-    private static String[] concat(String[] a, String... b) {
-        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, out, a.length, b.length);
-        return out;
     }
 }

@@ -34,7 +34,23 @@ class OptuneTopologyITCase {
     @Test
     void optuneLoopPublishesVersionsThatReachTheGeneratorsAndLearns() throws Exception {
         Path audit = dir.resolve("pairs");
-        EmbeddedMain.Summary s = EmbeddedMain.run(config("--optune.pairs.audit-path", audit.toUri().toString()));
+        int port = freePort();
+        DashboardProbe probe = new DashboardProbe(port);
+        probe.start();
+        EmbeddedMain.Summary s;
+        try {
+            s = EmbeddedMain.run(config("--optune.pairs.audit-path", audit.toUri().toString(),
+                    "--optune.embedded.dashboard-port", String.valueOf(port)));
+        } finally {
+            probe.interrupt();
+            probe.join();
+        }
+        assertThat(s.dashboard()).isEqualTo("http://127.0.0.1:" + port + "/");
+        assertThat(probe.index).as("the dashboard's page on its port").contains("<html").containsIgnoringCase("flink");
+        assertThat(probe.jobs).as("the REST API beside it").contains("optune-embedded");
+        Path runDir = dir.resolve("run");
+        assertThat(Files.readAllBytes(runDir.resolve(RunPlots.PNG))).startsWith(0x89, 'P', 'N', 'G');
+        assertThat(Files.readString(runDir.resolve(RunPlots.HTML))).contains("data:image/png;base64,").contains("<td>" + s.finalVersion() + "</td>");
         assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(3);
         // Version 0 is loaded at start; every later load came through the broadcast feedback edge.
         assertThat(s.generatorVersionLoads()).isGreaterThanOrEqualTo(4);
@@ -61,13 +77,66 @@ class OptuneTopologyITCase {
         }
     }
 
+    /** Also hosts the check that the chart's Grafana dashboard queries only metrics the job registers. */
     @Test
     void fullOnlineDpoBaselineRegeneratesEveryPrompt() throws Exception {
+        CollectingMetricReporter.PROMETHEUS_NAMES.clear();
         EmbeddedMain.Summary s = EmbeddedMain.run(config(
                 "--optune.select.strategy", "ALL", "--optune.select.rho", "1", "--optune.pairs.weighting", "NONE",
-                "--optune.embedded.duration", "30s"));
+                "--optune.embedded.duration", "30s",
+                "--metrics.reporter.collect.factory.class", CollectingMetricReporter.class.getName()));
         assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(2);
         assertThat(s.promptsReused()).isZero();
         assertThat(s.regeneratedFraction()).isEqualTo(1.0);
+
+        java.util.Set<String> used = GrafanaDashboard.metricNames();
+        assertThat(used).hasSizeGreaterThanOrEqualTo(10);
+        assertThat(CollectingMetricReporter.PROMETHEUS_NAMES).as("metrics the job registered").containsAll(used);
+    }
+
+    private static int freePort() throws java.io.IOException {
+        try (var socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    /** Polls the dashboard while the run goes on; keeps the first good answers. */
+    static final class DashboardProbe extends Thread {
+        private final int port;
+        volatile String index = "";
+        volatile String jobs = "";
+
+        DashboardProbe(int port) {
+            this.port = port;
+            setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            var client = java.net.http.HttpClient.newHttpClient();
+            while (!isInterrupted() && (index.isEmpty() || !jobs.contains("optune-embedded"))) {
+                try {
+                    if (index.isEmpty()) {
+                        index = get(client, "/");
+                    }
+                    jobs = get(client, "/jobs/overview");
+                } catch (InterruptedException e) {
+                    return;
+                } catch (java.io.IOException notYet) {
+                    // the cluster starts after the SFT warm start
+                }
+                try {
+                    Thread.sleep(500);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }
+
+        private String get(java.net.http.HttpClient client, String path) throws java.io.IOException, InterruptedException {
+            var response = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + path)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            return response.statusCode() == 200 ? response.body() : "";
+        }
     }
 }

@@ -37,9 +37,9 @@ import java.util.UUID;
  * {@link PolicyVerifier}, {@link #readVerified} refuses unsigned or wrongly signed versions, so write
  * access to the store alone does not let anyone publish a policy that generators load.
  *
- * Both files are written under a hidden temporary name and renamed into place, so readers (and
- * Flink's file source, which skips hidden files) never see a partial file; the announcement is the
- * commit point. Use {@link #builder()}.
+ * Both files are written under a temporary name in the hidden {@code .staging/} folder and renamed
+ * into place, so readers (and Flink's file source) never see a partial or temporary file; the
+ * announcement is the commit point. Use {@link #builder()}.
  */
 public final class FileSystemWeightLog implements WeightLog {
     private static final long serialVersionUID = 1L;
@@ -167,7 +167,7 @@ public final class FileSystemWeightLog implements WeightLog {
         }
         FaultInjection.check(FaultInjection.Point.PUBLISH);
         PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),
-                sha, update.publishedAt(), update.loss(), update.margin(), update.kl(),
+                sha, update.publishedAt(), update.loss(), update.margin(), update.logRatioMean(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
         try {
@@ -187,8 +187,17 @@ public final class FileSystemWeightLog implements WeightLog {
         return announced;
     }
 
-    private static void writeAtomically(FileSystem fs, Path target, byte[] bytes) throws IOException {
-        Path tmp = new Path(target.getParent(), "." + target.getName() + "." + UUID.randomUUID() + ".tmp");
+    /**
+     * Hidden folder where files are written before they are renamed into place: outside the folders
+     * that readers and Flink's file source list (a temporary file beside the announcements could be
+     * listed and then, renamed meanwhile, fail the source's directory scan with an error).
+     */
+    static final String STAGING = ".staging";
+
+    private void writeAtomically(FileSystem fs, Path target, byte[] bytes) throws IOException {
+        Path staging = new Path(basePath, STAGING);
+        fs.mkdirs(staging);
+        Path tmp = new Path(staging, "." + target.getName() + "." + UUID.randomUUID() + ".tmp");
         try (FSDataOutputStream out = fs.create(tmp, FileSystem.WriteMode.NO_OVERWRITE)) {
             out.write(bytes);
             out.sync();

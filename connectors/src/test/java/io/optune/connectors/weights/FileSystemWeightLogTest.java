@@ -46,6 +46,37 @@ class FileSystemWeightLogTest {
         assertThat(Files.readString(dir.resolve(FileSystemWeightLog.MANIFEST))).contains(latest.sha256());
     }
 
+    /** Flink's file source lists the announcements and stats each entry: a temporary file there could vanish in between. */
+    @Test
+    void aDirectoryScanDuringPublicationNeverMeetsATemporaryFile() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        org.apache.flink.core.fs.Path announcements = new org.apache.flink.core.fs.Path(dir.resolve(FileSystemWeightLog.ANNOUNCEMENTS).toUri());
+        var fs = announcements.getFileSystem();
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.Set<String> seen = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        Thread scanner = new Thread(() -> {
+            while (!done.get()) {
+                try {
+                    for (var status : fs.listStatus(announcements)) {
+                        seen.add(status.getPath().getName());
+                    }
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                }
+            }
+        });
+        scanner.start();
+        for (long v = 0; v < 200; v++) {
+            log.publish(update(v), new byte[] {(byte) v});
+        }
+        done.set(true);
+        scanner.join();
+        assertThat(failure.get()).isNull();
+        assertThat(seen).allMatch(n -> n.matches("v\\d{12}\\.json"));
+    }
+
     @Test
     void refusesToOverwriteAPublishedVersion() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();

@@ -1,6 +1,8 @@
 package io.optune.jobs.bench;
 
 import io.optune.connectors.weights.FileSystemWeightLog;
+import io.optune.jobs.PolicySigning;
+import io.optune.operators.weights.SigningKeys;
 import io.optune.engine.loop.LoopConfig;
 import io.optune.engine.loop.LoopReport;
 import io.optune.engine.loop.OfflineLoopMain;
@@ -106,13 +108,20 @@ public final class OptuneBenchmark {
         double targetFraction = Double.parseDouble(opts.getOrDefault("target-fraction", "0.8"));
         Files.createDirectories(out);
 
+        // One signing key for the whole benchmark: every run's weight log starts from the same signed SFT policy.
+        Path keys = out.resolve("keys");
+        if (!Files.exists(keys.resolve(SigningKeys.PUBLIC_FILE))) {
+            SigningKeys.generateInto(keys);
+        }
+        passThrough.addAll(List.of("--optune.weights.signing.private-key", keys.resolve(SigningKeys.PRIVATE_FILE).toString(),
+                "--optune.weights.signing.public-key", keys.resolve(SigningKeys.PUBLIC_FILE).toString()));
         if (!opts.containsKey("skip-table")) {
             List<Run> runs = new ArrayList<>();
             for (long seed : seeds) {
                 Path sft = out.resolve("seed-" + seed).resolve("sft-weights");
                 Configuration base = config(out.resolve("seed-" + seed).resolve("sft-run"), seed, budget, passThrough,
                         "--optune.weights.path", sft.toUri().toString());
-                FileSystemWeightLog sftLog = FileSystemWeightLog.builder().setBasePath(sft.toUri().toString()).build();
+                FileSystemWeightLog sftLog = PolicySigning.weightLog(base, base.toMap(), sft.toUri().toString(), null);
                 sftLog.initialize();
                 PolicyUpdate v0 = InitialPolicy.ensure(base, sftLog, OptuneBenchmark::say);
                 byte[] v0Bytes = sftLog.read(v0.location());
@@ -122,7 +131,7 @@ public final class OptuneBenchmark {
                     Path runDir = out.resolve("seed-" + seed).resolve(setup.name());
                     Path weights = runDir.resolve("weights");
                     EmbeddedMain.deleteRecursively(runDir);
-                    FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights.toUri().toString()).build();
+                    FileSystemWeightLog log = PolicySigning.weightLog(base, base.toMap(), weights.toUri().toString(), null);
                     log.initialize();
                     log.publish(new PolicyUpdate(0, 0, null, null, System.currentTimeMillis(), Double.NaN, Double.NaN, Double.NaN,
                             Double.NaN, 0, v0.heldOutReward()), v0Bytes);
@@ -203,7 +212,9 @@ public final class OptuneBenchmark {
                 "--optune.embedded.progress-interval", "5s",
                 // A feed faster than any configuration can train on: the runs are compute-bound, as
                 // the paper's are, so the time a configuration saves shows up as more training.
-                "--optune.source.builtin.prompts-per-second", "2000"));
+                "--optune.source.builtin.prompts-per-second", "2000",
+                // The pool docs/BENCHMARKS.md was measured with (the demo's default is larger since).
+                "--optune.source.builtin.pool-size", "512"));
         args.addAll(passThrough);
         args.addAll(List.of(extra));
         return JobConfig.load(args.toArray(new String[0]));

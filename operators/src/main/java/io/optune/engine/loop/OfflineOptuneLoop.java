@@ -179,11 +179,11 @@ public final class OfflineOptuneLoop {
                     double r = evaluator.evaluate(trainer.policy(), manager).meanReward();
                     curve.add(new LoopReport.Point(elapsed, round, tokens, r));
                     say(String.format(
-                            "round %d (%.0fs): held-out gold %.3f | regenerated %.0f%% | sample reward %.3f | pairs %d | step %d loss %.3f acc %.2f kl %.3f",
+                            "round %d (%.0fs): held-out gold %.3f | regenerated %.0f%% | sample reward %.3f | pairs %d | step %d loss %.3f acc %.2f log-ratio %.3f",
                             round, elapsed, r, 100.0 * regenerated / seen,
                             completions.isEmpty() ? Double.NaN : rewardSum / completions.size(), roundPairs.size(),
                             trainer.step(), last == null ? Double.NaN : last.loss(),
-                            last == null ? Double.NaN : last.accuracy(), last == null ? Double.NaN : last.klEstimate()));
+                            last == null ? Double.NaN : last.accuracy(), last == null ? Double.NaN : last.logRatioMean()));
                 }
             }
             double dpoSeconds = (System.nanoTime() - t0) / 1e9;

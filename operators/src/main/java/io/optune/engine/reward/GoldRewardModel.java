@@ -31,6 +31,12 @@ public final class GoldRewardModel implements RewardModel {
         return "gold";
     }
 
+    @Override
+    public String accepts() {
+        return "built-in task prompts only: '<verb> <operand>=' with verb copy, rev or sort (letters a-j) or add "
+                + "(two numbers of up to 4 digits), e.g. 'rev abc=' or 'add 12+7='";
+    }
+
     private static String abbreviate(String s) {
         return s.length() <= 40 ? s : s.substring(0, 40) + "...";
     }

@@ -42,6 +42,12 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
     }
 
     @Override
+    public String accepts() {
+        return "prompts and responses its tokenizer can encode, together within " + model.config().contextLength()
+                + " tokens (others score NaN)";
+    }
+
+    @Override
     public String name() {
         return "neural";
     }

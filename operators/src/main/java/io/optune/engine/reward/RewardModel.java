@@ -13,4 +13,13 @@ public interface RewardModel {
 
     /** A short name for logs and metrics. */
     String name();
+
+    /**
+     * Which prompts this model can score, in words for a user whose prompts it refuses (e.g.
+     * "built-in task prompts only, like 'rev abc='"). Prompts outside it are refused with an
+     * {@link io.optune.engine.InvalidInputException} of reason {@code unscorable-prompt}.
+     */
+    default String accepts() {
+        return "any prompt";
+    }
 }

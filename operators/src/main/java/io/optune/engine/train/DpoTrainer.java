@@ -93,21 +93,21 @@ public final class DpoTrainer implements AutoCloseable {
             sum += x;
             correct += x > 0 ? 1 : 0;
         }
-        double kl = 0;
+        double logRatioMean = 0;
         for (float x : e.logRatios()) {
-            kl += x;
+            logRatioMean += x;
         }
         double margin = sum / b;
         double accuracy = (double) correct / b;
-        kl /= e.logRatios().length;
+        logRatioMean /= e.logRatios().length;
         AdamW.Step step = optimizer.finish(e.loss());
         if (step.skipped()) {
             skippedSteps++;
             LOG.warn("Skipping DPO step {}: loss={} gradNorm={} (skipped so far: {})",
                     optimizer.step() + 1, step.loss(), step.gradNorm(), skippedSteps);
-            return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(), 0f, true);
+            return new StepResult(optimizer.step(), step.loss(), margin, accuracy, logRatioMean, step.gradNorm(), 0f, true);
         }
-        return new StepResult(optimizer.step(), step.loss(), margin, accuracy, kl, step.gradNorm(),
+        return new StepResult(optimizer.step(), step.loss(), margin, accuracy, logRatioMean, step.gradNorm(),
                 config.optimizer().learningRateAt(optimizer.step()), false);
     }
 

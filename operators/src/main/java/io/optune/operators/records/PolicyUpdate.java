@@ -10,7 +10,8 @@ package io.optune.operators.records;
  * @param publishedAt epoch milliseconds of publication
  * @param loss mean DPO loss since the previous version
  * @param margin mean DPO margin since the previous version
- * @param kl mean sample KL estimate since the previous version
+ * @param logRatioMean mean log pi - log pi_ref over the responses trained since the previous version (not a KL
+ *     divergence: see {@link io.optune.engine.train.StepResult#logRatioMean()}); read as "kl" from older weight logs
  * @param reward mean chosen reward of the pairs trained since the previous version
  * @param freshFraction fraction of those pairs built from new responses
  * @param heldOutReward held-out gold reward of this version (NaN when not evaluated)
@@ -23,7 +24,7 @@ public record PolicyUpdate(
         long publishedAt,
         double loss,
         double margin,
-        double kl,
+        @com.fasterxml.jackson.annotation.JsonAlias("kl") double logRatioMean,
         double reward,
         double freshFraction,
         double heldOutReward) {}

@@ -43,7 +43,13 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     private transient Counter failures;
     private transient Counter nonFinite;
     private transient Counter deadLetters;
+    private transient Counter unscorable;
     private transient double rewardEma;
+    private transient long unscorableCount;
+    private transient long scoredCount;
+
+    /** Dead-letter reason of a prompt the reward model cannot score (see {@link RewardModel#accepts()}). */
+    public static final String UNSCORABLE = "unscorable-prompt";
 
     public ScoreFunction(RewardModelFactory factory, Duration timeout, int maxAttempts) {
         if (maxAttempts < 1 || timeout.isNegative() || timeout.isZero()) {
@@ -62,6 +68,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
         failures = group.counter("rewardModelFailures");
         nonFinite = group.counter("nonFiniteRewards");
         deadLetters = group.counter("deadLetters");
+        unscorable = group.counter("unscorablePrompts");
         rewardEma = Double.NaN;
         group.gauge("meanReward", () -> rewardEma);
     }
@@ -106,6 +113,32 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
                 : "reward-error";
         ctx.output(DEAD_LETTERS, DeadLetter.of(g.request().prompt(), "score", reason,
                 "reward model '" + model.name() + "' failed: " + (last == null ? "" : last.getMessage())));
+        if (UNSCORABLE.equals(reason)) {
+            unscorable.inc();
+            unscorableCount++;
+            if (shouldWarnUnscorable(unscorableCount)) {
+                LOG.warn(unscorableWarning(model, unscorableCount, scoredCount, g.request().prompt().text()));
+            }
+        }
+    }
+
+    /** Warns at the 1st, 10th, 100th, ... unscorable prompt: early, and again while it keeps happening. */
+    static boolean shouldWarnUnscorable(long count) {
+        long p = 1;
+        while (p < count) {
+            p *= 10;
+        }
+        return p == count;
+    }
+
+    /** What the user must know when the reward model refuses prompts: which model, what it accepts, what to do. */
+    static String unscorableWarning(RewardModel model, long unscorable, long scored, String example) {
+        String shown = example.length() <= 40 ? example : example.substring(0, 40) + "...";
+        return String.format("%d prompt(s) could not be scored (%d scored so far), e.g. '%s': the reward model '%s' "
+                + "(optune.score.reward-model) accepts %s. They are dead-lettered with reason %s and nothing trains on "
+                + "them. Choose a reward model that fits your prompts with optune.score.reward-model, or send prompts it "
+                + "accepts (docs/ARCHITECTURE.md, 'Reward models').", unscorable, scored, shown, model.name(), model.accepts(),
+                UNSCORABLE);
     }
 
     private static void warn(Generation g, int attempt, String what) {
@@ -134,6 +167,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
                     "only " + kept.size() + " of " + rewards.length + " responses got a finite reward"));
             return;
         }
+        scoredCount++;
         double[] r = keptRewards.stream().mapToDouble(Double::doubleValue).toArray();
         Generation trimmed = kept.size() == rewards.length ? g
                 : new Generation(g.request(), kept.toArray(new String[0]), g.policyVersion(), g.tokens());

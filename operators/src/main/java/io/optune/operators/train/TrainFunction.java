@@ -74,6 +74,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private transient long nextVersion;
     private transient long publishedVersion;
     private transient Window window;
+    /** Held-out reward of the last version this subtask published (NaN before, or without a held-out set). */
+    private transient volatile double lastHeldOutReward;
     private transient StepResult lastStep;
     private transient Counter pairsTrained;
     private transient org.apache.flink.api.common.accumulators.LongCounter pairsTrainedTotal;
@@ -90,7 +92,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         int fresh;
         double loss;
         double margin;
-        double kl;
+        double logRatioMean;
         double reward;
     }
 
@@ -164,7 +166,9 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         group.gauge("policyVersion", () -> publishedVersion);
         group.gauge("loss", () -> lastStep == null ? Double.NaN : lastStep.loss());
         group.gauge("dpoMargin", () -> lastStep == null ? Double.NaN : lastStep.margin());
-        group.gauge("klEstimate", () -> lastStep == null ? Double.NaN : lastStep.klEstimate());
+        group.gauge("logRatioMean", () -> lastStep == null ? Double.NaN : lastStep.logRatioMean());
+        lastHeldOutReward = Double.NaN;
+        group.gauge("heldOutReward", () -> lastHeldOutReward);
     }
 
     @Override
@@ -209,7 +213,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
             window.steps++;
             window.loss += r.loss();
             window.margin += r.margin();
-            window.kl += r.klEstimate();
+            window.logRatioMean += r.logRatioMean();
         }
         window.pairs += examples.size();
         window.fresh += fresh;
@@ -226,16 +230,17 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         double heldOut = evaluator == null ? Double.NaN : evaluator.evaluate(trainer.policy(), manager).meanReward();
         Window w = window;
         PolicyUpdate update = new PolicyUpdate(version, trainer.step(), null, null, System.currentTimeMillis(),
-                w.loss / Math.max(1, w.steps), w.margin / Math.max(1, w.steps), w.kl / Math.max(1, w.steps),
+                w.loss / Math.max(1, w.steps), w.margin / Math.max(1, w.steps), w.logRatioMean / Math.max(1, w.steps),
                 w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), heldOut);
         for (int attempt = 1; ; attempt++) {
             try {
                 PolicyUpdate announced = weightLog.publish(update, snapshot);
                 nextVersion = version + 1;
                 publishedVersion = version;
+                lastHeldOutReward = heldOut;
                 window = new Window();
-                LOG.info("Published policy version {} at step {}: loss {} margin {} kl {} reward {} fresh {}% held-out {}",
-                        version, trainer.step(), fmt(announced.loss()), fmt(announced.margin()), fmt(announced.kl()),
+                LOG.info("Published policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}% held-out {}",
+                        version, trainer.step(), fmt(announced.loss()), fmt(announced.margin()), fmt(announced.logRatioMean()),
                         fmt(announced.reward()), Math.round(100 * announced.freshFraction()), fmt(heldOut));
                 out.collect(announced);
                 return;

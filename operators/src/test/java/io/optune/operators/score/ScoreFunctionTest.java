@@ -121,4 +121,13 @@ class ScoreFunctionTest {
             assertThat(deadLetters(h)).extracting(DeadLetter::reason).containsExactly("non-finite-reward");
         }
     }
+
+    @Test
+    void unscorablePromptsAreWarnedAboutEarlyThenAtEachTenfold() {
+        assertThat(java.util.stream.LongStream.rangeClosed(1, 2000).filter(ScoreFunction::shouldWarnUnscorable).toArray())
+                .containsExactly(1, 10, 100, 1000);
+        String warning = ScoreFunction.unscorableWarning(new GoldRewardModel(), 10, 3, "What is the capital of France?");
+        assertThat(warning).contains("10 prompt(s) could not be scored", "'gold'", "optune.score.reward-model",
+                new GoldRewardModel().accepts(), "What is the capital of France?", ScoreFunction.UNSCORABLE);
+    }
 }

@@ -37,7 +37,7 @@ public final class InMemoryWeightLog implements WeightLog {
         }
         FILES.get(name).put(location, snapshot.clone());
         PolicyUpdate announced = new PolicyUpdate(u.version(), u.step(), location, Hashing.sha256(snapshot), u.publishedAt(),
-                u.loss(), u.margin(), u.kl(), u.reward(), u.freshFraction(), u.heldOutReward());
+                u.loss(), u.margin(), u.logRatioMean(), u.reward(), u.freshFraction(), u.heldOutReward());
         VERSIONS.get(name).add(announced);
         return announced;
     }
