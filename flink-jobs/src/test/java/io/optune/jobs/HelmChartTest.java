@@ -246,6 +246,21 @@ class HelmChartTest {
         dashboard.path("panels").forEach(p -> titles.add(p.path("title").asText()));
         assertThat(titles).contains("Held-out gold reward", "DPO loss", "DPO margin", "Realised regeneration share", "Weight-sync lag");
 
+        // Every metric a panel queries is one an operator registers (operator scope in Prometheus:
+        // flink_taskmanager_job_task_operator_<name>), read from the operators' registrations.
+        java.util.Set<String> registered = new java.util.TreeSet<>();
+        var registration = java.util.regex.Pattern.compile("\\.(?:counter|gauge|histogram|meter)\\(\"([A-Za-z0-9_]+)\"");
+        try (var files = java.nio.file.Files.walk(Path.of("..", "operators", "src", "main", "java", "io", "optune", "operators"))) {
+            for (Path f : files.filter(x -> x.toString().endsWith(".java")).toList()) {
+                var m = registration.matcher(java.nio.file.Files.readString(f));
+                while (m.find()) {
+                    registered.add("flink_taskmanager_job_task_operator_" + m.group(1));
+                }
+            }
+        }
+        assertThat(registered).contains("flink_taskmanager_job_task_operator_loss");
+        assertThat(GrafanaDashboard.metricNames()).hasSizeGreaterThanOrEqualTo(10).isSubsetOf(registered);
+
         String off = new Helm(CHART).template().withName("align").set("grafana.dashboard.enabled", false).call();
         assertThat(off).doesNotContain("grafana-dashboard");
     }

@@ -77,21 +77,14 @@ class OptuneTopologyITCase {
         }
     }
 
-    /** Also hosts the check that the chart's Grafana dashboard queries only metrics the job registers. */
     @Test
     void fullOnlineDpoBaselineRegeneratesEveryPrompt() throws Exception {
-        CollectingMetricReporter.PROMETHEUS_NAMES.clear();
         EmbeddedMain.Summary s = EmbeddedMain.run(config(
                 "--optune.select.strategy", "ALL", "--optune.select.rho", "1", "--optune.pairs.weighting", "NONE",
-                "--optune.embedded.duration", "30s",
-                "--metrics.reporter.collect.factory.class", CollectingMetricReporter.class.getName()));
+                "--optune.embedded.duration", "30s"));
         assertThat(s.versionsEmitted()).isGreaterThanOrEqualTo(2);
         assertThat(s.promptsReused()).isZero();
         assertThat(s.regeneratedFraction()).isEqualTo(1.0);
-
-        java.util.Set<String> used = GrafanaDashboard.metricNames();
-        assertThat(used).hasSizeGreaterThanOrEqualTo(10);
-        assertThat(CollectingMetricReporter.PROMETHEUS_NAMES).as("metrics the job registered").containsAll(used);
     }
 
     private static int freePort() throws java.io.IOException {
