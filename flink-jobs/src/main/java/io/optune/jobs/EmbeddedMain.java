@@ -217,6 +217,10 @@ public final class EmbeddedMain {
             conf = new Configuration(conf);
             conf.set(OptuneOptions.LEDGER_PATH, runDir.resolve("ledger").toUri().toString());
         }
+        if (!conf.contains(OptuneOptions.DEAD_LETTER_PATH)) { // the topology's retention sweep needs it by name
+            conf = new Configuration(conf);
+            conf.setString(OptuneOptions.DEAD_LETTER_PATH.key(), deadLetters);
+        }
 
         // Signed versions here too; a throw-away key pair beside the run directories serves every embedded run.
         FileSystemWeightLog log = PolicySigning.weightLog(conf, conf.toMap(), weightsPath,

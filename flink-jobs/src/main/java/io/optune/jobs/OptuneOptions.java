@@ -257,6 +257,14 @@ public final class OptuneOptions {
                     + "FULL as it came, or SHA256 (only each text's SHA-256, so records can still be matched; dead-letter "
                     + "details, which may quote the input, are withheld and only the reason code is kept).");
 
+    public static final ConfigOption<Duration> AUDIT_RETENTION = ConfigOptions.key("optune.audit.retention")
+            .durationType().noDefaultValue()
+            .withDescription("When set, committed dead-letter and pair-audit files (they may hold user text) older than this "
+                    + "are deleted, checked every optune.audit.retention-check-interval. Unset: kept forever.");
+    public static final ConfigOption<Duration> AUDIT_RETENTION_CHECK = ConfigOptions.key("optune.audit.retention-check-interval")
+            .durationType().defaultValue(Duration.ofMinutes(10))
+            .withDescription("How often the retention of optune.audit.retention is applied.");
+
     public static final ConfigOption<String> LEDGER_PATH = ConfigOptions.key("optune.ledger.path")
             .stringType().noDefaultValue()
             .withDescription("When set, the prompt ledger is written here as JSON lines (exactly once): one outcome per prompt "

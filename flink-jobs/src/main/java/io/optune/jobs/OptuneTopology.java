@@ -1,5 +1,7 @@
 package io.optune.jobs;
 
+import java.util.List;
+
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.reward.GoldRewardModel;
 import io.optune.engine.tokenizer.CharTokenizer;
@@ -11,6 +13,7 @@ import io.optune.operators.ingest.IngestFunction;
 import io.optune.operators.pairs.PairFunction;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.UserText;
+import io.optune.connectors.files.RetentionSweeper;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
@@ -124,9 +127,17 @@ public final class OptuneTopology {
 
         DataStream<DeadLetter> deadLetters = prompts.getSideOutput(IngestFunction.DEAD_LETTERS)
                 .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
-        (userText == UserText.FULL ? deadLetters
-                : deadLetters.map(userText::apply, TypeInformation.of(DeadLetter.class)).name("hash-dead-letter-text").uid(Uids.HASH_DEAD_LETTER_TEXT))
-                .sinkTo(io.deadLetterSink()).name("dead-letter-sink").uid(Uids.DEAD_LETTER_SINK);
+        DataStream<DeadLetter> stored = userText == UserText.FULL ? deadLetters
+                : deadLetters.map(userText::apply, TypeInformation.of(DeadLetter.class)).name("hash-dead-letter-text").uid(Uids.HASH_DEAD_LETTER_TEXT);
+        if (conf.getOptional(OptuneOptions.AUDIT_RETENTION).isPresent()) {
+            List<String> dirs = new java.util.ArrayList<>();
+            conf.getOptional(OptuneOptions.DEAD_LETTER_PATH).ifPresent(dirs::add);
+            conf.getOptional(OptuneOptions.PAIRS_AUDIT_PATH).ifPresent(dirs::add);
+            stored = stored.transform("audit-retention", TypeInformation.of(DeadLetter.class),
+                            new RetentionSweeper<DeadLetter>(dirs, conf.get(OptuneOptions.AUDIT_RETENTION), conf.get(OptuneOptions.AUDIT_RETENTION_CHECK)))
+                    .uid(Uids.AUDIT_RETENTION).setParallelism(1);
+        }
+        stored.sinkTo(io.deadLetterSink()).name("dead-letter-sink").uid(Uids.DEAD_LETTER_SINK);
 
         // The prompt ledger: every arrival ends once, as trained (train), skipped (select, pair,
         // train) or dead-lettered (any step).

@@ -25,6 +25,7 @@ public final class Uids {
     public static final String DEAD_LETTER_OUTCOMES = "dead-letter-outcomes";
     public static final String HASH_DEAD_LETTER_TEXT = "hash-dead-letter-text";
     public static final String HASH_AUDIT_TEXT = "hash-audit-text";
+    public static final String AUDIT_RETENTION = "audit-retention";
 
     private Uids() {}
 }

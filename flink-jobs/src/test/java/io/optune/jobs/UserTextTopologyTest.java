@@ -12,14 +12,17 @@ import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** With optune.audit.user-text SHA256 the dead letters and the pair audit pass through the hashing step before their sinks. */
+/** The audit options shape the topology: hashing steps before the dead-letter and audit sinks, the retention sweep. */
 class UserTextTopologyTest {
     @TempDir
     Path dir;
 
-    private List<String> operatorNames(String userText) throws Exception {
-        Configuration conf = EmbeddedRuns.config(dir.resolve("run"), "--optune.audit.user-text", userText,
-                "--optune.pairs.audit-path", dir.resolve("audit").toUri().toString());
+    private List<String> operatorNames(String userText, String... more) throws Exception {
+        List<String> args = new java.util.ArrayList<>(List.of("--optune.audit.user-text", userText,
+                "--optune.pairs.audit-path", dir.resolve("audit").toUri().toString(),
+                "--optune.dead-letters.path", dir.resolve("dead-letters").toUri().toString()));
+        args.addAll(List.of(more));
+        Configuration conf = EmbeddedRuns.config(dir.resolve("run"), args.toArray(new String[0]));
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.resolve("weights").toUri().toString()).build();
         OptuneTopology.build(conf, Connections.fileSystem(env, conf, log, dir.resolve("feedback").toUri().toString(),
@@ -30,6 +33,11 @@ class UserTextTopologyTest {
     @Test
     void hashingStepsStandBeforeTheSinksOnlyWhenAskedFor() throws Exception {
         assertThat(operatorNames("SHA256")).contains("hash-dead-letter-text", "hash-audit-text");
-        assertThat(operatorNames("FULL")).doesNotContain("hash-dead-letter-text", "hash-audit-text");
+        assertThat(operatorNames("FULL")).doesNotContain("hash-dead-letter-text", "hash-audit-text", "audit-retention");
+    }
+
+    @Test
+    void aRetentionSweepRunsOnlyWhenRetentionIsSet() throws Exception {
+        assertThat(operatorNames("FULL", "--optune.audit.retention", "30d")).contains("audit-retention");
     }
 }
