@@ -10,32 +10,27 @@ import org.apache.logging.log4j.core.config.Configuration;
 import org.apache.logging.log4j.core.config.LoggerConfig;
 import org.apache.logging.log4j.core.config.Property;
 
+import java.beans.PropertyChangeListener;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.util.Map;
 
 /**
  * Everything a run says while it is open: every log event at INFO and above (messages and stack
  * traces, from every logger, Flink's and Kafka's included) and standard output, so tests can scan
- * it for values that must never appear. The console appender is detached meanwhile (INFO is loud).
+ * it for values that must never appear. The console appenders are detached meanwhile (INFO is loud).
+ * An embedded run reloads the logging configuration when it picks its run directory: the capture
+ * installs itself again on every reload. Closing reloads the test configuration.
  */
 final class CapturedOutput implements AutoCloseable {
     private final StringBuffer text = new StringBuffer();
     private final ByteArrayOutputStream stdout = new ByteArrayOutputStream();
     private final PrintStream originalOut = System.out;
-    private final Level originalLevel;
-    private final Map<String, Appender> detached;
-    private final Map<LoggerConfig, Level> quieted = new java.util.HashMap<>();
+    private final LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
     private final Appender appender;
+    private final PropertyChangeListener onReload;
 
     CapturedOutput() {
-        LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
-        Configuration config = ctx.getConfiguration();
-        LoggerConfig root = config.getRootLogger();
-        originalLevel = root.getLevel();
-        detached = Map.copyOf(root.getAppenders());
-        detached.keySet().forEach(root::removeAppender);
         appender = new AbstractAppender("captured-" + System.nanoTime(), null, null, true, Property.EMPTY_ARRAY) {
             @Override
             public void append(LogEvent event) {
@@ -47,16 +42,30 @@ final class CapturedOutput implements AutoCloseable {
             }
         };
         appender.start();
+        install(ctx.getConfiguration());
+        onReload = e -> {
+            if (LoggerContext.PROPERTY_CONFIG.equals(e.getPropertyName()) && e.getNewValue() instanceof Configuration c) {
+                install(c);
+            }
+        };
+        ctx.addPropertyChangeListener(onReload);
+        System.setOut(new PrintStream(new TeeStream(originalOut, stdout), true, StandardCharsets.UTF_8));
+    }
+
+    private void install(Configuration config) {
+        LoggerConfig root = config.getRootLogger();
+        root.getAppenders().keySet().forEach(root::removeAppender);
         root.addAppender(appender, Level.INFO, null);
         root.setLevel(Level.INFO);
-        ctx.getConfiguration().getLoggers().values().forEach(l -> {
-            if (l != root && l.getLevel() != null && l.getLevel().isMoreSpecificThan(Level.WARN)) {
-                quieted.put(l, l.getLevel());
-                l.setLevel(Level.INFO);
+        config.getLoggers().values().forEach(l -> {
+            if (l != root) {
+                l.getAppenders().keySet().forEach(l::removeAppender); // no console, no files: everything reaches root
+                if (l.getLevel() != null && l.getLevel().isMoreSpecificThan(Level.WARN)) {
+                    l.setLevel(Level.INFO);
+                }
             }
         });
-        ctx.updateLoggers();
-        System.setOut(new PrintStream(new TeeStream(originalOut, stdout), true, StandardCharsets.UTF_8));
+        ctx.updateLoggers(config);
     }
 
     /** All captured text so far. */
@@ -67,13 +76,8 @@ final class CapturedOutput implements AutoCloseable {
     @Override
     public void close() {
         System.setOut(originalOut);
-        LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
-        LoggerConfig root = ctx.getConfiguration().getRootLogger();
-        root.removeAppender(appender.getName());
-        detached.values().forEach(a -> root.addAppender(a, null, null));
-        root.setLevel(originalLevel);
-        quieted.forEach(LoggerConfig::setLevel);
-        ctx.updateLoggers();
+        ctx.removePropertyChangeListener(onReload);
+        ctx.reconfigure(); // back to the test configuration
         appender.stop();
     }
 

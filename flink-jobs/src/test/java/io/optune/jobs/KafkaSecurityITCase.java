@@ -99,7 +99,7 @@ class KafkaSecurityITCase {
             assertThat(summary.promptsIn()).as("prompts read over SASL_SSL").isPositive();
             assertThat(summary.versionsEmitted()).isPositive();
 
-            assertThat(captured).as("the capture saw the run").contains("policy version");
+            assertThat(captured).as("the capture saw the run").contains("Published policy version").contains("ConsumerConfig values");
             List<String> places = new ArrayList<>();
             places.add(captured);
             places.addAll(errors);
