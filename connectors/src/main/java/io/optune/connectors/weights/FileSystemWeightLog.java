@@ -154,7 +154,9 @@ public final class FileSystemWeightLog implements WeightLog {
             fs.delete(snapshotPath, false);
         }
         String sha = Hashing.sha256(snapshot);
-        long parent = signer == null ? -1 : latest().map(PolicyUpdate::version).filter(v -> v < update.version()).orElse(-1L);
+        // The parent is the newest version below this one (a forged higher number in the store must not hide it).
+        long parent = signer == null ? -1
+                : versions().stream().mapToLong(PolicyUpdate::version).filter(v -> v < update.version()).max().orElse(-1L);
         writeAtomically(fs, snapshotPath, snapshot);
         if (signer != null) {
             // Before the announcement (the commit point), so no reader ever sees an announced, unsigned version.
