@@ -1,11 +1,8 @@
 package io.optune.engine.tokenizer;
 
 import jinjava.javax.el.ELContext;
-import jinjava.javax.el.ELResolver;
 
-import java.beans.FeatureDescriptor;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 
@@ -15,7 +12,7 @@ import java.util.Locale;
  * where strings are Python strings, while Jinjava hands templates plain Java strings. Only method
  * calls on strings are resolved here; everything else falls through to Jinjava's own resolvers.
  */
-final class PythonStringMethods extends ELResolver {
+final class PythonStringMethods extends MethodCallResolver {
 
     @Override
     public Object invoke(ELContext context, Object base, Object method, Class<?>[] paramTypes, Object[] params) {
@@ -168,32 +165,4 @@ final class PythonStringMethods extends ELResolver {
     }
 
     // Property access is left entirely to Jinjava's resolvers.
-
-    @Override
-    public Object getValue(ELContext context, Object base, Object property) {
-        return null;
-    }
-
-    @Override
-    public Class<?> getType(ELContext context, Object base, Object property) {
-        return null;
-    }
-
-    @Override
-    public void setValue(ELContext context, Object base, Object property, Object value) {}
-
-    @Override
-    public boolean isReadOnly(ELContext context, Object base, Object property) {
-        return true;
-    }
-
-    @Override
-    public Iterator<FeatureDescriptor> getFeatureDescriptors(ELContext context, Object base) {
-        return null;
-    }
-
-    @Override
-    public Class<?> getCommonPropertyType(ELContext context, Object base) {
-        return null;
-    }
 }

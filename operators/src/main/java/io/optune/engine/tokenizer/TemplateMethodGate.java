@@ -1,11 +1,8 @@
 package io.optune.engine.tokenizer;
 
 import jinjava.javax.el.ELContext;
-import jinjava.javax.el.ELResolver;
 import jinjava.javax.el.MethodNotFoundException;
 
-import java.beans.FeatureDescriptor;
-import java.util.Iterator;
 import java.util.Set;
 
 /**
@@ -14,7 +11,7 @@ import java.util.Set;
  * Without this, Jinjava would invoke any public Java method of any value a template holds
  * ({@code messages.clear()}, {@code content.repeat(2000000000)}).
  */
-final class TemplateMethodGate extends ELResolver {
+final class TemplateMethodGate extends MethodCallResolver {
     /** Python dict methods, answered by Jinjava's own map wrapper. */
     private static final Set<String> ALLOWED = Set.of("items", "keys", "values", "get");
 
@@ -31,35 +28,5 @@ final class TemplateMethodGate extends ELResolver {
         throw new MethodNotFoundException("chat templates cannot call '" + method + "' on a "
                 + (base == null ? "null" : base instanceof String ? "string" : base instanceof java.util.Map ? "dict"
                         : base instanceof Iterable ? "list" : "value"));
-    }
-
-    @Override
-    public Object getValue(ELContext context, Object base, Object property) {
-        return null;
-    }
-
-    @Override
-    public Class<?> getType(ELContext context, Object base, Object property) {
-        return null;
-    }
-
-    @Override
-    public void setValue(ELContext context, Object base, Object property, Object value) {
-        // not resolved: the read-only resolver behind refuses writes
-    }
-
-    @Override
-    public boolean isReadOnly(ELContext context, Object base, Object property) {
-        return true;
-    }
-
-    @Override
-    public Iterator<FeatureDescriptor> getFeatureDescriptors(ELContext context, Object base) {
-        return null;
-    }
-
-    @Override
-    public Class<?> getCommonPropertyType(ELContext context, Object base) {
-        return null;
     }
 }
