@@ -30,7 +30,8 @@ class LastStateResumeITCase {
 
     private Configuration config(String... overrides) throws Exception {
         String[] shared = {
-            "--conf", "../conf/optune.yaml",
+            "--conf", "../" + JobConfig.DEFAULT_FILE,
+            "--flink-conf", "../" + JobConfig.EMBEDDED_FLINK_FILE,
             "--optune.embedded.runs-dir", dir.toString(),
             "--optune.embedded.dashboard-port", "0",
             "--optune.source.builtin.pool-size", "512",
