@@ -29,6 +29,7 @@ final class CapturedOutput implements AutoCloseable {
     private final LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
     private final Appender appender;
     private final PropertyChangeListener onReload;
+    private volatile Configuration installedIn;
 
     CapturedOutput() {
         appender = new AbstractAppender("captured-" + System.nanoTime(), null, null, true, Property.EMPTY_ARRAY) {
@@ -44,7 +45,9 @@ final class CapturedOutput implements AutoCloseable {
         appender.start();
         install(ctx.getConfiguration());
         onReload = e -> {
-            if (LoggerContext.PROPERTY_CONFIG.equals(e.getPropertyName()) && e.getNewValue() instanceof Configuration c) {
+            // updateLoggers in install() fires this event too: react to a new configuration only.
+            if (LoggerContext.PROPERTY_CONFIG.equals(e.getPropertyName()) && e.getNewValue() instanceof Configuration c
+                    && c != installedIn) {
                 install(c);
             }
         };
@@ -53,6 +56,7 @@ final class CapturedOutput implements AutoCloseable {
     }
 
     private void install(Configuration config) {
+        installedIn = config;
         LoggerConfig root = config.getRootLogger();
         root.getAppenders().keySet().forEach(root::removeAppender);
         root.addAppender(appender, Level.INFO, null);
