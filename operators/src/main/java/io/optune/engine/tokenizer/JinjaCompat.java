@@ -44,7 +44,7 @@ final class JinjaCompat {
                 continue;
             }
             String closer = kind == '{' ? "}}" : "%}";
-            int close = findCloser(source, open + 2, closer);
+            int close = indexOutsideStrings(source, closer, open + 2);
             if (close < 0) {
                 out.append(source, open, n); // unterminated: leave it to Jinjava to report
                 break;
@@ -73,23 +73,6 @@ final class JinjaCompat {
             if (c == '{' || c == '%' || c == '#') {
                 return i;
             }
-        }
-        return -1;
-    }
-
-    /** The closing delimiter, skipping string literals inside the tag. */
-    private static int findCloser(String s, int from, String closer) {
-        int i = from;
-        while (i < s.length()) {
-            char c = s.charAt(i);
-            if (c == '\'' || c == '"') {
-                i = skipString(s, i);
-                continue;
-            }
-            if (s.startsWith(closer, i)) {
-                return i;
-            }
-            i++;
         }
         return -1;
     }
@@ -283,6 +266,7 @@ final class JinjaCompat {
         return k;
     }
 
+    /** The first {@code needle} at or after {@code from} outside string literals (a tag's closer, a keyword). */
     private static int indexOutsideStrings(String s, String needle, int from) {
         int i = from;
         while (i < s.length()) {
