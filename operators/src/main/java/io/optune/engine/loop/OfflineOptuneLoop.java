@@ -129,7 +129,7 @@ public final class OfflineOptuneLoop {
                     scorePrompts.add(toGenerate.get(c.promptIndex()).text());
                     texts.add(encoder.tokenizer().decode(c.tokens()));
                 }
-                double[] rewards = texts.isEmpty() ? new double[0] : rewardModel.score(scorePrompts, texts);
+                double[] rewards = texts.isEmpty() ? new double[0] : rewardModel.score(io.optune.engine.reward.RewardQuery.texts(scorePrompts, texts));
                 double rewardSum = 0;
                 // pair
                 int k = config.samplesPerPrompt();

@@ -10,18 +10,20 @@ import java.util.List;
 public final class GoldRewardModel implements RewardModel {
 
     @Override
-    public double[] score(List<String> prompts, List<String> responses) {
-        if (prompts.size() != responses.size()) {
-            throw new IllegalArgumentException("prompts and responses differ in count");
-        }
-        double[] out = new double[prompts.size()];
+    public double[] score(List<RewardQuery> queries) {
+        double[] out = new double[queries.size()];
         for (int i = 0; i < out.length; i++) {
-            TaskPrompt task = BuiltinTask.parse(prompts.get(i));
+            RewardQuery q = queries.get(i);
+            if (q.isChat()) {
+                throw new InvalidInputException("unscorable-prompt",
+                        "the gold verifier only knows built-in task prompts, not chat messages");
+            }
+            TaskPrompt task = BuiltinTask.parse(q.prompt());
             if (task == null) {
                 throw new InvalidInputException("unscorable-prompt",
-                        "the gold verifier only knows built-in task prompts, not '" + abbreviate(prompts.get(i)) + "'");
+                        "the gold verifier only knows built-in task prompts, not '" + abbreviate(q.prompt()) + "'");
             }
-            out[i] = BuiltinTask.goldReward(responses.get(i), task.answer());
+            out[i] = BuiltinTask.goldReward(q.response(), task.answer());
         }
         return out;
     }

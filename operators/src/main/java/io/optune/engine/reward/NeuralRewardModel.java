@@ -52,18 +52,26 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
         return "neural";
     }
 
-    /** Scores; a pair that cannot be encoded (unknown characters, too long) scores NaN. */
+    /**
+     * Scores; a pair that cannot be encoded (unknown characters, too long) scores NaN, and so does a
+     * chat prompt (this model has no chat template).
+     */
     @Override
-    public double[] score(List<String> prompts, List<String> responses) {
+    public double[] score(List<RewardQuery> queries) {
         io.optune.engine.GradMode.off();
-        double[] out = new double[prompts.size()];
+        double[] out = new double[queries.size()];
         List<int[]> p = new ArrayList<>();
         List<int[]> r = new ArrayList<>();
         List<Integer> rows = new ArrayList<>();
         for (int i = 0; i < out.length; i++) {
+            RewardQuery q = queries.get(i);
+            if (q.isChat()) {
+                out[i] = Double.NaN;
+                continue;
+            }
             try {
-                int[] pi = encoder.encodePrompt(prompts.get(i));
-                int[] ri = encoder.encodeResponse(responses.get(i));
+                int[] pi = encoder.encodePrompt(q.prompt());
+                int[] ri = encoder.encodeResponse(q.response());
                 if (pi.length + ri.length > model.config().contextLength()) {
                     out[i] = Double.NaN;
                     continue;
@@ -95,8 +103,8 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
 
     /** Fraction of pairs in which the chosen response scores higher. */
     public double pairwiseAccuracy(List<String> prompts, List<String> chosen, List<String> rejected) {
-        double[] c = score(prompts, chosen);
-        double[] r = score(prompts, rejected);
+        double[] c = score(RewardQuery.texts(prompts, chosen));
+        double[] r = score(RewardQuery.texts(prompts, rejected));
         int ok = 0;
         for (int i = 0; i < c.length; i++) {
             ok += c[i] > r[i] ? 1 : 0;

@@ -8,8 +8,8 @@ import java.util.List;
  */
 public interface RewardModel {
 
-    /** One score per (prompt, response) pair; both lists have the same size. */
-    double[] score(List<String> prompts, List<String> responses);
+    /** One score per query, in order. */
+    double[] score(List<RewardQuery> queries);
 
     /** A short name for logs and metrics. */
     String name();

@@ -1,9 +1,11 @@
 package io.optune.operators.score;
 
 import io.optune.engine.reward.RewardModel;
+import io.optune.engine.reward.RewardQuery;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
+import io.optune.operators.records.Prompt;
 import io.optune.operators.records.ScoredGeneration;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -15,7 +17,6 @@ import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -75,13 +76,16 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
 
     @Override
     public void processElement(Generation g, Context ctx, Collector<ScoredGeneration> out) throws Exception {
-        String prompt = g.request().prompt().text();
-        List<String> prompts = new ArrayList<>(Arrays.asList(new String[g.responses().length]));
-        prompts.replaceAll(x -> prompt);
-        List<String> responses = Arrays.asList(g.responses());
+        Prompt prompt = g.request().prompt();
+        List<RewardQuery> queries = new ArrayList<>(g.responses().length);
+        for (String response : g.responses()) {
+            queries.add(prompt.isChat()
+                    ? RewardQuery.chat(prompt.messages(), response)
+                    : RewardQuery.text(prompt.text(), response));
+        }
         Exception last = null;
         for (int attempt = 1; attempt <= maxAttempts; attempt++) {
-            Future<double[]> f = executor.submit(() -> model.score(prompts, responses));
+            Future<double[]> f = executor.submit(() -> model.score(queries));
             try {
                 double[] rewards = f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
                 FaultInjection.check(FaultInjection.Point.SCORE);
@@ -117,7 +121,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
             unscorable.inc();
             unscorableCount++;
             if (shouldWarnUnscorable(unscorableCount)) {
-                LOG.warn(unscorableWarning(model, unscorableCount, scoredCount, g.request().prompt().text()));
+                LOG.warn(unscorableWarning(model, unscorableCount, scoredCount, g.request().prompt().display()));
             }
         }
     }

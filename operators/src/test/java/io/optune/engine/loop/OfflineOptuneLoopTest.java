@@ -5,6 +5,7 @@ import io.optune.engine.EngineTestSupport;
 import io.optune.engine.model.TransformerLM;
 import io.optune.engine.reward.GoldRewardModel;
 import io.optune.engine.reward.RewardModel;
+import io.optune.engine.reward.RewardQuery;
 import io.optune.engine.task.BuiltinTask;
 import io.optune.engine.task.Evaluator;
 import org.junit.jupiter.api.Test;
@@ -24,8 +25,8 @@ class OfflineOptuneLoopTest {
         int calls;
 
         @Override
-        public double[] score(List<String> prompts, List<String> responses) {
-            double[] s = gold.score(prompts, responses);
+        public double[] score(List<RewardQuery> queries) {
+            double[] s = gold.score(queries);
             for (int i = 0; i < s.length; i++) {
                 if (calls++ % 3 == 0) {
                     s[i] = Double.NaN;

@@ -12,7 +12,7 @@ import static org.assertj.core.api.Assertions.within;
 class GoldRewardModelTest {
     @Test
     void scoresBuiltinPromptsWithPartialCredit() {
-        double[] s = new GoldRewardModel().score(List.of("rev abcd=", "rev abcd=", "add 12+9="), List.of("dcba", "dcb", "22"));
+        double[] s = new GoldRewardModel().score(RewardQuery.texts(List.of("rev abcd=", "rev abcd=", "add 12+9="), List.of("dcba", "dcb", "22")));
         assertThat(s[0]).isEqualTo(1.0);
         assertThat(s[1]).isCloseTo(0.75, within(1e-9));
         assertThat(s[2]).isCloseTo(0.5, within(1e-9));
@@ -20,7 +20,7 @@ class GoldRewardModelTest {
 
     @Test
     void refusesPromptsItCannotVerify() {
-        assertThatThrownBy(() -> new GoldRewardModel().score(List.of("tell me a joke"), List.of("no")))
+        assertThatThrownBy(() -> new GoldRewardModel().score(List.of(RewardQuery.text("tell me a joke", "no"))))
                 .isInstanceOfSatisfying(InvalidInputException.class, e -> assertThat(e.reason()).isEqualTo("unscorable-prompt"));
     }
 }

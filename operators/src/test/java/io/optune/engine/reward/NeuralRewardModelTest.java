@@ -66,7 +66,7 @@ class NeuralRewardModelTest {
     void unencodableInputScoresNaNInsteadOfFailingTheBatch() {
         try (NDManager manager = NDManager.newBaseManager();
                 NeuralRewardModel rm = new NeuralRewardModel(EngineTestSupport.smallConfig(), ENCODER, manager, 4)) {
-            double[] s = rm.score(List.of("copy ab=", "cöpy=", ""), List.of("ab", "x", "y"));
+            double[] s = rm.score(RewardQuery.texts(List.of("copy ab=", "cöpy=", ""), List.of("ab", "x", "y")));
             assertThat(s[0]).isFinite();
             assertThat(s[1]).isNaN();
             assertThat(s[2]).isNaN();

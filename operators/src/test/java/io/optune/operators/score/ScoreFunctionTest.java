@@ -2,6 +2,7 @@ package io.optune.operators.score;
 
 import io.optune.engine.reward.GoldRewardModel;
 import io.optune.engine.reward.RewardModel;
+import io.optune.engine.reward.RewardQuery;
 import io.optune.operators.OperatorTestSupport;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Generation;
@@ -42,11 +43,11 @@ class ScoreFunctionTest {
     /** Throws on the first call, then works. */
     static final class FlakyModel implements RewardModel {
         @Override
-        public double[] score(List<String> prompts, List<String> responses) {
+        public double[] score(List<RewardQuery> queries) {
             if (CALLS.getAndIncrement() == 0) {
                 throw new IllegalStateException("transient outage");
             }
-            return new GoldRewardModel().score(prompts, responses);
+            return new GoldRewardModel().score(queries);
         }
 
         @Override
@@ -69,7 +70,7 @@ class ScoreFunctionTest {
     void timeoutsAndPersistentErrorsAreDeadLettered() throws Exception {
         RewardModelFactory slow = () -> new RewardModel() {
             @Override
-            public double[] score(List<String> p, List<String> r) {
+            public double[] score(List<RewardQuery> r) {
                 try {
                     Thread.sleep(10_000);
                 } catch (InterruptedException e) {
@@ -98,10 +99,11 @@ class ScoreFunctionTest {
     void nonFiniteRewardsAreDroppedAndAGenerationLeftWithoutAPairIsDeadLettered() throws Exception {
         RewardModelFactory nan = () -> new RewardModel() {
             @Override
-            public double[] score(List<String> p, List<String> r) {
-                double[] out = new double[r.size()];
+            public double[] score(List<RewardQuery> q) {
+                double[] out = new double[q.size()];
                 for (int i = 0; i < out.length; i++) {
-                    out[i] = r.get(i).equals("bad") ? Double.NaN : r.get(i).equals("inf") ? Double.POSITIVE_INFINITY : 0.5 + i;
+                    String r = q.get(i).response();
+                    out[i] = r.equals("bad") ? Double.NaN : r.equals("inf") ? Double.POSITIVE_INFINITY : 0.5 + i;
                 }
                 return out;
             }
