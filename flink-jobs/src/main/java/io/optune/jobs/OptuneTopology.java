@@ -26,6 +26,7 @@ import io.optune.operators.score.RewardModelFactory;
 import io.optune.operators.score.ScoreFunction;
 import io.optune.operators.select.SelectFunction;
 import io.optune.operators.train.TrainFunction;
+import io.optune.operators.train.TrainOperator;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -117,8 +118,8 @@ public final class OptuneTopology {
                         .withMaxGradNorm(conf.get(OptuneOptions.MAX_GRAD_NORM).floatValue()));
         int heldOut = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN ? conf.get(OptuneOptions.HELD_OUT_SIZE) : 0;
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
-                .process(new TrainFunction(io.weightLog(), dpo, conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens,
-                        heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed), TypeInformation.of(PolicyUpdate.class))
+                .transform("train", TypeInformation.of(PolicyUpdate.class), new TrainOperator(new TrainFunction(io.weightLog(), dpo,
+                        conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
         if (io.policyUpdateSink() != null) {

@@ -33,6 +33,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -41,8 +43,9 @@ import java.util.List;
  * the policy is written to the {@link WeightLog} and a {@link PolicyUpdate} is emitted, which the
  * job feeds back to the generators.
  *
- * <p>The whole trainer (policy, frozen reference, AdamW moments, step) is operator state, so a
- * restore resumes the exact optimisation. Versions continue from the larger of the checkpointed
+ * <p>The whole trainer (policy, frozen reference, AdamW moments, step) is checkpointed, so a restore
+ * resumes the exact optimisation: {@link TrainOperator} streams it to the checkpoint storage (run
+ * this function only inside that operator). Versions continue from the larger of the checkpointed
  * counter and the newest version in the weight log, so they stay unique and increasing even when a
  * failure rolled the trainer back past versions it had already published.
  */
@@ -50,7 +53,10 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(TrainFunction.class);
 
-    /** State names are part of the savepoint layout: never rename. */
+    /**
+     * State names are part of the savepoint layout: never rename. {@code trainer-state} held the
+     * trainer as one byte array (checkpoints of earlier releases); it is still read, and left empty.
+     */
     static final String TRAINER_STATE = "trainer-state";
     static final String VERSION_STATE = "next-policy-version";
 
@@ -62,7 +68,10 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private final int evalMaxNewTokens;
     private final long seed;
 
-    private transient ListState<byte[]> trainerState;
+    /** Set by {@link TrainOperator}: anywhere else the trainer would not be checkpointed. */
+    private boolean hosted;
+
+    private transient ListState<byte[]> legacyTrainerState;
     private transient ListState<Long> versionState;
     private transient byte[] restoredTrainer;
     private transient long restoredVersion;
@@ -116,13 +125,13 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
-        trainerState = context.getOperatorStateStore().getListState(
+        legacyTrainerState = context.getOperatorStateStore().getListState(
                 new ListStateDescriptor<>(TRAINER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
         versionState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(VERSION_STATE, Types.LONG));
         restoredTrainer = null;
         restoredVersion = 0;
         if (context.isRestored()) {
-            for (byte[] b : trainerState.get()) {
+            for (byte[] b : legacyTrainerState.get()) {
                 restoredTrainer = b;
             }
             for (Long v : versionState.get()) {
@@ -131,9 +140,38 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         }
     }
 
+    void hostedByTrainOperator() {
+        hosted = true;
+    }
+
+    /** Called by {@link TrainOperator} on restore, before {@link #open}: reads the streamed trainer. */
+    void restoreTrainer(InputStream in) throws IOException {
+        if (manager == null) {
+            manager = NDManager.newBaseManager();
+        }
+        if (trainer != null) {
+            trainer.close();
+        }
+        trainer = TrainerState.read(in, manager, dpo).trainer();
+        restoredTrainer = null; // a streamed trainer supersedes one from an older checkpoint format
+    }
+
+    /** Called by {@link TrainOperator} at each checkpoint: streams the trainer, tensor by tensor. */
+    void writeTrainer(OutputStream out) throws IOException {
+        if (trainer == null) {
+            throw new IllegalStateException("the trainer is not open yet: nothing to checkpoint");
+        }
+        TrainerState.write(trainer, 0L, out);
+    }
+
     @Override
     public void open(OpenContext openContext) throws Exception {
-        manager = NDManager.newBaseManager();
+        if (!hosted) {
+            throw new IllegalStateException("TrainFunction must run inside a TrainOperator, which checkpoints the trainer");
+        }
+        if (manager == null) {
+            manager = NDManager.newBaseManager();
+        }
         PolicyUpdate latest = weightLog.requireLatest();
         // Never start from a version that fails its checks, not even our own (the store may be shared).
         WeightLog.Verified base = weightLog.newestVerified(e -> LOG.error("Refused a policy version: {}", e.getMessage()));
@@ -141,9 +179,11 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         PolicySnapshot.Header header = PolicySnapshot.verify(latestBytes);
         tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());
         encoder = new PromptEncoder(tokenizer, maxPromptTokens);
-        if (restoredTrainer != null) {
+        if (trainer != null) {
+            LOG.info("Trainer restored at step {} from the checkpoint", trainer.step());
+        } else if (restoredTrainer != null) {
             trainer = TrainerState.restore(restoredTrainer, manager, dpo).trainer();
-            LOG.info("Trainer restored at step {} from checkpointed state", trainer.step());
+            LOG.info("Trainer restored at step {} from a checkpoint of the earlier (single array) format", trainer.step());
         } else {
             PolicySnapshot.Loaded loaded = PolicySnapshot.load(latestBytes, manager, base.update().sha256(), null);
             trainer = new DpoTrainer(loaded.model(), dpo);
@@ -281,7 +321,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     @Override
     public void snapshotState(FunctionSnapshotContext context) throws Exception {
-        trainerState.update(List.of(TrainerState.save(trainer, 0L)));
+        // The trainer itself is streamed by TrainOperator; only the version counter is list state.
+        legacyTrainerState.clear();
         versionState.update(List.of(nextVersion));
     }
 

@@ -11,7 +11,9 @@ import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.weights.InMemoryWeightLog;
 import org.apache.flink.runtime.checkpoint.OperatorSubtaskState;
-import org.apache.flink.streaming.api.operators.ProcessOperator;
+import org.apache.flink.runtime.checkpoint.StateObjectCollection;
+import org.apache.flink.runtime.state.OperatorStreamStateHandle;
+import org.apache.flink.runtime.state.memory.ByteStreamStateHandle;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
@@ -19,12 +21,13 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class TrainFunctionTest {
     private static final DpoConfig DPO = new DpoConfig(LossType.SIGMOID, 0.5f, 0.5f, AdamWConfig.of(1e-3f));
 
     private static OneInputStreamOperatorTestHarness<PreferenceBatch, PolicyUpdate> harness(InMemoryWeightLog log) throws Exception {
-        return new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(new TrainFunction(log, DPO, 2, 24, 0, 8, 1L)));
+        return new OneInputStreamOperatorTestHarness<>(new TrainOperator(new TrainFunction(log, DPO, 2, 24, 0, 8, 1L)));
     }
 
     private static PreferenceBatch batch(int i) {
@@ -114,6 +117,46 @@ class TrainFunctionTest {
                 h.processElement(new StreamRecord<>(batch(i)));
             }
             assertThat(h.extractOutputValues()).extracting(PolicyUpdate::version).containsExactly(1L);
+        }
+    }
+
+    @Test
+    void theTrainerIsStreamedAsRawStateAndADamagedStreamIsRefused() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        OperatorSubtaskState snapshot;
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement(new StreamRecord<>(batch(0)));
+            snapshot = h.snapshot(1L, 1L);
+        }
+        // The trainer (policy, reference, two moments: 4 x the parameters in float32) is raw state, one
+        // partition; the list state holds only the version counter.
+        PolicySnapshot.Header policy = PolicySnapshot.verify(log.read(log.requireLatest().location()));
+        long paramBytes = 4L * io.optune.engine.model.TransformerLM.parameterShapes(policy.config(), false).values().stream()
+                .mapToLong(ai.djl.ndarray.types.Shape::size).sum();
+        assertThat(snapshot.getRawOperatorState()).hasSize(1);
+        assertThat(snapshot.getRawOperatorState().getStateSize()).isGreaterThan(4 * paramBytes);
+        assertThat(snapshot.getManagedOperatorState().getStateSize()).isLessThan(4096);
+
+        org.apache.flink.runtime.state.OperatorStateHandle raw = snapshot.getRawOperatorState().iterator().next();
+        byte[] bytes = ((ByteStreamStateHandle) raw.getDelegateStateHandle()).getData().clone();
+        bytes[bytes.length / 2] ^= 0x01; // one bit inside the tensor data
+        OperatorSubtaskState damaged = OperatorSubtaskState.builder()
+                .setManagedOperatorState(snapshot.getManagedOperatorState())
+                .setRawOperatorState(new StateObjectCollection<>(List.of(new OperatorStreamStateHandle(
+                        raw.getStateNameToPartitionOffsets(), new ByteStreamStateHandle("damaged", bytes)))))
+                .build();
+        try (var h = harness(log)) {
+            assertThatThrownBy(() -> h.initializeState(damaged)).hasStackTraceContaining("checksum mismatch");
+        }
+    }
+
+    @Test
+    void refusesToRunOutsideTheTrainOperator() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        try (var h = new OneInputStreamOperatorTestHarness<>(
+                new org.apache.flink.streaming.api.operators.ProcessOperator<>(new TrainFunction(log, DPO, 2, 24, 0, 8, 1L)))) {
+            assertThatThrownBy(h::open).hasMessageContaining("TrainOperator");
         }
     }
 }
