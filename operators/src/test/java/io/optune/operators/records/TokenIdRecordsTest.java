@@ -82,5 +82,12 @@ class TokenIdRecordsTest {
         assertThat(line).contains("\"promptIds\":[50256,31373,995]").contains("\"ids\":[2978,5439,50256]");
         MemoryUpdate back = Json.read(line, MemoryUpdate.class);
         assertThat(back).usingRecursiveComparison().isEqualTo(u);
+        assertThat(MemoryUpdate.parse(line)).hasValueSatisfying(p -> assertThat(p).usingRecursiveComparison().isEqualTo(u));
+        // A line of layout 1 (texts, no ids) is not an update of this layout: skipped, never half-read.
+        String layout1 = "{\"promptId\":\"p1\",\"memory\":{\"chosen\":\"cba\",\"chosenReward\":1.0,\"rejected\":\"abc\","
+                + "\"rejectedReward\":0.3,\"latestReward\":1.0,\"policyVersion\":2}}";
+        assertThat(MemoryUpdate.parse(layout1)).isEmpty();
+        assertThat(MemoryUpdate.parse("{\"promptId\":\"p1\"}")).isEmpty();
+        assertThat(MemoryUpdate.parse("not json")).isEmpty();
     }
 }
