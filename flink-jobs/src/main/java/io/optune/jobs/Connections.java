@@ -11,7 +11,6 @@ import io.optune.operators.records.MemoryUpdate;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.PromptOutcome;
-import io.optune.engine.Json;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -114,7 +113,7 @@ public record Connections(
                         JsonLinesFeedback.source(feedbackDir, conf.get(OptuneOptions.FEEDBACK_POLL)),
                         WatermarkStrategy.noWatermarks(), "memory-feedback-source")
                 .uid(Uids.MEMORY_FEEDBACK_SOURCE)
-                .map(line -> Json.read(line, MemoryUpdate.class), TypeInformation.of(MemoryUpdate.class))
+                .flatMap(new ParseMemoryUpdates(), TypeInformation.of(MemoryUpdate.class))
                 .name("parse-memory-updates").uid(Uids.PARSE_MEMORY_UPDATES);
 
         Sink<PolicyUpdate> updateSink = conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC)
@@ -133,5 +132,26 @@ public record Connections(
                 .orElse(null);
         return new Connections(prompts, updates, memory, JsonLinesFeedback.sink(feedbackDir),
                 JsonLinesFeedback.sink(deadLetterDir), weightLog, updateSink, pairSink, ledgerSink);
+    }
+
+    /**
+     * Reads the memory-feedback lines; a line of another layout (texts where token ids are expected,
+     * written before layout 2) is skipped with a warning, not retried forever: its prompt is generated afresh.
+     */
+    static final class ParseMemoryUpdates implements org.apache.flink.api.common.functions.FlatMapFunction<String, MemoryUpdate> {
+        private static final long serialVersionUID = 1L;
+        private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ParseMemoryUpdates.class);
+        private transient long skipped;
+
+        @Override
+        public void flatMap(String line, org.apache.flink.util.Collector<MemoryUpdate> out) {
+            java.util.Optional<MemoryUpdate> u = MemoryUpdate.parse(line);
+            if (u.isPresent()) {
+                out.collect(u.get());
+            } else if (++skipped <= 10 || Long.bitCount(skipped) == 1) {
+                LOG.warn("Skipped {} memory-feedback line(s) that are not token-id memory updates (an older layout?), e.g. '{}'",
+                        skipped, line.length() <= 120 ? line : line.substring(0, 120) + "...");
+            }
+        }
     }
 }

@@ -76,7 +76,7 @@ class KafkaLoopITCase {
             try (NDManager m = NDManager.newBaseManager()) {
                 PolicySnapshot.Loaded loaded = PolicySnapshot.load(log.read(newest.location()), m, newest.sha256(), null);
                 PromptEncoder encoder = new PromptEncoder(loaded.tokenizer(), 24);
-                List<Completion> out = new Generator(loaded.model(), loaded.tokenizer().eosId(), loaded.tokenizer().padId())
+                List<Completion> out = new Generator(loaded.model(), loaded.tokenizer())
                         .generate(m, List.of(encoder.encodePrompt("rev abc=")), SamplingConfig.greedy(8), new Rng(1));
                 assertThat(out.get(0).tokens()).isNotEmpty();
                 loaded.model().close();

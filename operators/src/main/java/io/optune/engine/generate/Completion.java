@@ -4,7 +4,10 @@ package io.optune.engine.generate;
  * One sampled response.
  *
  * @param promptIndex index of its prompt in the request
- * @param tokens response ids, ending with EOS when {@code finished}
- * @param finished whether the response ended with EOS (rather than the length limit)
+ * @param tokens response ids exactly as sampled: ending with the EOS id that stopped it when
+ *     {@code finished}, with no EOS when the length limit cut it
+ * @param logProbs per token, the log-probability it had under the distribution it was drawn from
+ *     (temperature-scaled and top-p renormalised; 0 for greedy decoding, which is deterministic)
+ * @param finished whether the response ended with an EOS id (rather than the length limit)
  */
-public record Completion(int promptIndex, int[] tokens, boolean finished) {}
+public record Completion(int promptIndex, int[] tokens, float[] logProbs, boolean finished) {}

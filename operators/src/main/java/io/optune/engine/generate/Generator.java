@@ -29,13 +29,31 @@ public final class Generator {
     static final int JAVA_SAMPLING_MAX_VOCAB = 4096;
 
     private final TransformerLM model;
-    private final int eosId;
+    private final int[] eosIds;
     private final int padId;
 
-    public Generator(TransformerLM model, int eosId, int padId) {
+    /**
+     * @param eosIds every id that ends a response (a chat model's end-of-turn and end-of-text, for
+     *     example); empty to generate to the length limit
+     */
+    public Generator(TransformerLM model, int[] eosIds, int padId) {
         this.model = model;
-        this.eosId = eosId;
+        this.eosIds = eosIds.clone();
         this.padId = padId;
+    }
+
+    /** Stops at any of the tokenizer's EOS ids. */
+    public Generator(TransformerLM model, io.optune.engine.tokenizer.Tokenizer tokenizer) {
+        this(model, tokenizer.eosIds(), tokenizer.padId());
+    }
+
+    private boolean isEos(int id) {
+        for (int e : eosIds) {
+            if (e == id) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** K = {@code cfg.samplesPerPrompt()} completions per prompt, prompt-major. */
@@ -63,14 +81,15 @@ public final class Generator {
         }
         int vocab = model.config().vocabSize();
         int[][] out = new int[n][];
+        float[][] logProbs = new float[n][];
         int[] lengths = new int[n];
         boolean[] done = new boolean[n];
         try (NDManager gen = parent.newSubManager(model.device())) {
             NDManager prefillManager = gen.newSubManager();
             Batches.Prefill pre = Batches.prefill(prefillManager, rows);
-            // Leave room for an EOS even when the length limit cuts a response: prompt + response + EOS
-            // must fit the context when the pair is scored for training.
-            int maxNew = Math.min(cfg.maxNewTokens(), model.config().contextLength() - pre.width() - 1);
+            // Prompt + response (its EOS included, when one is sampled) must fit the context when the
+            // pair is trained; a response cut by the limit is trained as cut, so no room for more.
+            int maxNew = Math.min(cfg.maxNewTokens(), model.config().contextLength() - pre.width());
             if (maxNew < 1) {
                 prefillManager.close();
                 throw new InvalidInputException(
@@ -80,6 +99,7 @@ public final class Generator {
             }
             for (int i = 0; i < n; i++) {
                 out[i] = new int[maxNew];
+                logProbs[i] = new float[maxNew];
             }
             int[] promptLen = new int[n];
             for (int i = 0; i < n; i++) {
@@ -90,7 +110,8 @@ public final class Generator {
             // otherwise only the drawn ids leave the engine (a 50k vocabulary would cost a copy per token).
             boolean inJava = logitsTrace != null || vocab <= JAVA_SAMPLING_MAX_VOCAB;
             float[] logits = null;
-            int[] drawn = null;
+            Drawn drawn = null;
+            float[] lp = new float[1];
             try (NDManager step = prefillManager) { // prefill activations are freed before decoding
                 NDArray h = model.hidden(pre.tokens(), pre.positions(), pre.bias(), cache);
                 if (inJava) {
@@ -112,9 +133,15 @@ public final class Generator {
                     if (done[i]) {
                         tok = padId;
                     } else {
-                        tok = inJava ? sample(logits, i * vocab, vocab, cfg, rng) : drawn[i];
+                        if (inJava) {
+                            tok = sample(logits, i * vocab, vocab, cfg, rng, lp);
+                            logProbs[i][lengths[i]] = lp[0];
+                        } else {
+                            tok = drawn.ids()[i];
+                            logProbs[i][lengths[i]] = drawn.logProbs()[i];
+                        }
                         out[i][lengths[i]++] = tok;
-                        if (tok == eosId) {
+                        if (isEos(tok)) {
                             done[i] = true;
                         }
                     }
@@ -141,7 +168,7 @@ public final class Generator {
         }
         List<Completion> result = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
-            result.add(new Completion(i / k, Arrays.copyOf(out[i], lengths[i]), done[i]));
+            result.add(new Completion(i / k, Arrays.copyOf(out[i], lengths[i]), Arrays.copyOf(logProbs[i], lengths[i]), done[i]));
         }
         return result;
     }
@@ -163,23 +190,29 @@ public final class Generator {
         return u;
     }
 
+    /** Ids drawn on the engine, one per row, with their log-probabilities under the sampling distribution. */
+    record Drawn(int[] ids, float[] logProbs) {}
+
     /**
      * Draws one id per row of {@code logits} (rows, vocab) on the engine, by inverting the
      * (temperature-scaled, top-p truncated) cumulative distribution at the row's uniform {@code u}:
-     * the same distribution as {@link #sample}, and only the ids come back to Java.
+     * the same distribution as {@link #sample}; only the ids and their log-probabilities come back
+     * to Java.
      */
-    static int[] sampleRows(NDArray logits, SamplingConfig cfg, float[] u) {
+    static Drawn sampleRows(NDArray logits, SamplingConfig cfg, float[] u) {
         NDManager m = logits.getManager();
         long vocab = logits.getShape().get(1);
         int n = u.length;
         if (cfg.temperature() == 0f) {
-            return toInts(logits.argMax(1));
+            return new Drawn(toInts(logits.argMax(1)), new float[n]); // greedy: probability 1
         }
-        NDArray probs = logits.div(m.full(new Shape(), cfg.temperature())).softmax(1);
+        NDArray logp = logits.div(m.full(new Shape(), cfg.temperature())).logSoftmax(1);
+        NDArray probs = logp.exp();
         NDArray target = m.create(u, new Shape(n, 1));
         if (cfg.topP() >= 1f) {
             NDArray below = probs.cumSum(1).lt(target).toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1});
-            return toInts(below.minimum(vocab - 1));
+            NDArray ids = below.minimum(vocab - 1);
+            return new Drawn(toInts(ids), logp.gather(ids.expandDims(1), 1).squeeze(1).toFloatArray());
         }
         NDArray order = probs.argSort(1, false);
         NDArray sorted = probs.gather(order, 1);
@@ -191,8 +224,10 @@ public final class Generator {
         NDArray scaled = target.mul(keptCum.get(":, -1:"));
         NDArray count = keep.toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1});
         NDArray index = keptCum.lt(scaled).toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1})
-                .minimum(count.sub(1));
-        return toInts(order.gather(index.expandDims(1), 1).squeeze(1));
+                .minimum(count.sub(1)).expandDims(1);
+        // Renormalised over the kept tokens: log p - log(kept mass).
+        NDArray chosenLogp = logp.gather(order, 1).gather(index, 1).squeeze(1).sub(keptCum.get(":, -1").log());
+        return new Drawn(toInts(order.gather(index, 1).squeeze(1)), chosenLogp.toFloatArray());
     }
 
     private static int[] toInts(NDArray ids) {
@@ -206,6 +241,14 @@ public final class Generator {
 
     /** Draws one token id from row logits[offset .. offset+vocab). */
     static int sample(float[] logits, int offset, int vocab, SamplingConfig cfg, Rng rng) {
+        return sample(logits, offset, vocab, cfg, rng, new float[1]);
+    }
+
+    /**
+     * Draws one token id from row logits[offset .. offset+vocab); {@code logProb[0]} receives its
+     * log-probability under the distribution it was drawn from (0 for greedy).
+     */
+    static int sample(float[] logits, int offset, int vocab, SamplingConfig cfg, Rng rng, float[] logProb) {
         if (cfg.temperature() == 0f) {
             int best = 0;
             for (int j = 1; j < vocab; j++) {
@@ -213,6 +256,7 @@ public final class Generator {
                     best = j;
                 }
             }
+            logProb[0] = 0f;
             return best;
         }
         double max = Double.NEGATIVE_INFINITY;
@@ -229,14 +273,17 @@ public final class Generator {
             throw new IllegalStateException("non-finite logits while sampling");
         }
         double u = rng.nextDouble();
+        double logZ = Math.log(z);
         if (cfg.topP() >= 1f) {
             double acc = 0;
             for (int j = 0; j < vocab; j++) {
                 acc += p[j] / z;
                 if (u < acc) {
+                    logProb[0] = (float) ((logits[offset + j] - max) / cfg.temperature() - logZ);
                     return j;
                 }
             }
+            logProb[0] = (float) ((logits[offset + vocab - 1] - max) / cfg.temperature() - logZ);
             return vocab - 1;
         }
         Integer[] order = new Integer[vocab];
@@ -255,12 +302,16 @@ public final class Generator {
         }
         double target = u * kept;
         double acc = 0;
+        int pick = order[cut - 1];
         for (int j = 0; j < cut; j++) {
             acc += p[order[j]] / z;
             if (target < acc) {
-                return order[j];
+                pick = order[j];
+                break;
             }
         }
-        return order[cut - 1];
+        // Renormalised over the kept (top-p) tokens.
+        logProb[0] = (float) ((logits[offset + pick] - max) / cfg.temperature() - logZ - Math.log(kept));
+        return pick;
     }
 }

@@ -82,7 +82,7 @@ public final class OfflineOptuneLoop {
         say(String.format("round 0: held-out gold reward %.3f (SFT start)", sftReward));
         int round = 0;
         try (DpoTrainer trainer = new DpoTrainer(policy, dpo)) {
-            Generator generator = new Generator(trainer.policy(), encoder.tokenizer().eosId(), encoder.tokenizer().padId());
+            Generator generator = new Generator(trainer.policy(), encoder.tokenizer());
             while ((config.rounds() == 0 || round < config.rounds())
                     && System.nanoTime() - t0 < config.timeBudget().toNanos()) {
                 round++;
@@ -90,7 +90,7 @@ public final class OfflineOptuneLoop {
                 List<TaskPrompt> toGenerate = new ArrayList<>();
                 List<int[]> encoded = new ArrayList<>();
                 List<PairBuilder.Pair> roundPairs = new ArrayList<>();
-                List<TaskPrompt> pairPrompts = new ArrayList<>();
+                List<int[]> pairPrompts = new ArrayList<>(); // the prompt ids each pair was generated from
                 for (int i = 0; i < config.promptsPerRound(); i++) {
                     TaskPrompt p = feed.at(feedIndex++);
                     seen++;
@@ -112,7 +112,7 @@ public final class OfflineOptuneLoop {
                         reused++;
                         pairs.pairOf(m).ifPresent(pair -> {
                             roundPairs.add(pair);
-                            pairPrompts.add(p);
+                            pairPrompts.add(m.prompt());
                         });
                     }
                 }
@@ -124,10 +124,13 @@ public final class OfflineOptuneLoop {
                 // score
                 List<String> scorePrompts = new ArrayList<>();
                 List<String> texts = new ArrayList<>();
+                List<Response> responses = new ArrayList<>();
                 for (Completion c : completions) {
                     tokens += c.tokens().length;
                     scorePrompts.add(toGenerate.get(c.promptIndex()).text());
-                    texts.add(encoder.tokenizer().decode(c.tokens()));
+                    String text = encoder.tokenizer().decode(c.tokens()); // decoded once, for the reward model
+                    texts.add(text);
+                    responses.add(new Response(c.tokens(), text));
                 }
                 double[] rewards = texts.isEmpty() ? new double[0] : rewardModel.score(io.optune.engine.reward.RewardQuery.texts(scorePrompts, texts));
                 double rewardSum = 0;
@@ -139,7 +142,7 @@ public final class OfflineOptuneLoop {
                     for (int s = 0; s < k; s++) {
                         int idx = pi * k + s;
                         if (Double.isFinite(rewards[idx])) {
-                            fresh.add(new PairBuilder.Scored(texts.get(idx), rewards[idx]));
+                            fresh.add(new PairBuilder.Scored(responses.get(idx), rewards[idx]));
                             rewardSum += rewards[idx];
                         } else {
                             invalid++;
@@ -149,11 +152,11 @@ public final class OfflineOptuneLoop {
                     if (fresh.isEmpty()) {
                         continue;
                     }
-                    PairBuilder.Outcome o = pairs.merge(memory.get(p.id()), fresh, trainer.step());
+                    PairBuilder.Outcome o = pairs.merge(memory.get(p.id()), encoded.get(pi), fresh, trainer.step());
                     memory.put(p.id(), o.memory());
                     o.pair().ifPresent(pair -> {
                         roundPairs.add(pair);
-                        pairPrompts.add(p);
+                        pairPrompts.add(o.memory().prompt());
                     });
                 }
                 // train
@@ -168,8 +171,9 @@ public final class OfflineOptuneLoop {
                     List<PreferenceExample> batch = new ArrayList<>(config.batchSize());
                     for (int j = start; j < start + config.batchSize(); j++) {
                         PairBuilder.Pair pair = roundPairs.get(order.get(j));
-                        batch.add(new PreferenceExample(encoder.encodePrompt(pairPrompts.get(order.get(j)).text()),
-                                encoder.encodeResponse(pair.chosen()), encoder.encodeResponse(pair.rejected()), pair.weight()));
+                        // Exactly the sampled ids: nothing is re-tokenised from text.
+                        batch.add(new PreferenceExample(pairPrompts.get(order.get(j)), pair.chosen().ids(), pair.rejected().ids(),
+                                pair.weight()));
                     }
                     last = trainer.step(batch);
                 }

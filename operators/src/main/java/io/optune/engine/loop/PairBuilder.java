@@ -26,10 +26,10 @@ public final class PairBuilder {
     }
 
     /** A scored response. */
-    public record Scored(String text, double reward) {}
+    public record Scored(Response response, double reward) {}
 
-    /** A training pair with its unnormalised weight. */
-    public record Pair(String chosen, double chosenReward, String rejected, double rejectedReward, double weight) {
+    /** A training pair (token ids and decoded text of both responses) with its unnormalised weight. */
+    public record Pair(Response chosen, double chosenReward, Response rejected, double rejectedReward, double weight) {
         public double gap() {
             return chosenReward - rejectedReward;
         }
@@ -40,9 +40,10 @@ public final class PairBuilder {
 
     /**
      * @param stored the prompt's memory, or null for a new prompt
+     * @param prompt the prompt's ids as the new responses were generated from
      * @param fresh new responses with finite rewards (at least one)
      */
-    public Outcome merge(ResponseMemory stored, List<Scored> fresh, long policyVersion) {
+    public Outcome merge(ResponseMemory stored, int[] prompt, List<Scored> fresh, long policyVersion) {
         if (fresh.isEmpty()) {
             throw new IllegalArgumentException("no scored responses to merge");
         }
@@ -61,17 +62,20 @@ public final class PairBuilder {
                 worst = s;
             }
         }
-        if (stored != null && stored.chosenReward() > best.reward()) {
+        // A stored chosen response was generated from the stored prompt ids, which are the new ones
+        // unless the prompt's rendering changed (a new chat template): then it cannot be paired with them.
+        if (stored != null && stored.chosenReward() > best.reward() && java.util.Arrays.equals(stored.prompt(), prompt)) {
             best = new Scored(stored.chosen(), stored.chosenReward());
         }
-        ResponseMemory memory = new ResponseMemory(best.text(), best.reward(), worst.text(), worst.reward(), latest, policyVersion);
+        ResponseMemory memory = new ResponseMemory(prompt, best.response(), best.reward(), worst.response(), worst.reward(), latest,
+                policyVersion);
         return new Outcome(memory, pairOf(memory));
     }
 
     /** The pair stored in a memory (for prompts that are not regenerated). */
     public Optional<Pair> pairOf(ResponseMemory m) {
         double gap = m.gap();
-        if (gap < minGap || gap <= 0 || m.chosen().equals(m.rejected())) {
+        if (gap < minGap || gap <= 0 || m.chosen().sameIds(m.rejected())) {
             return Optional.empty();
         }
         return Optional.of(new Pair(m.chosen(), m.chosenReward(), m.rejected(), m.rejectedReward(), weighting.raw(gap, beta2)));

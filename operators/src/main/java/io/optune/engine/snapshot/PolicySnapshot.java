@@ -34,9 +34,11 @@ public final class PolicySnapshot {
     public record Loaded(Header header, TransformerLM model, Tokenizer tokenizer) {}
 
     public static byte[] encode(TransformerLM model, Tokenizer tokenizer, long version, long step) {
-        if (tokenizer.vocabSize() != model.config().vocabSize()) {
+        // Hugging Face models often pad their embedding past the tokenizer (Qwen: 151,936 rows for
+        // 151,669 ids); the extra rows are never produced by the tokenizer. Only ids the model lacks are an error.
+        if (tokenizer.vocabSize() > model.config().vocabSize()) {
             throw new IllegalArgumentException("tokenizer vocabulary " + tokenizer.vocabSize()
-                    + " does not match the model's " + model.config().vocabSize());
+                    + " exceeds the model's " + model.config().vocabSize());
         }
         LinkedHashMap<String, SafeTensors.Tensor> tensors = new LinkedHashMap<>();
         for (Map.Entry<String, NDArray> e : model.parameters().entrySet()) {
@@ -115,6 +117,10 @@ public final class PolicySnapshot {
             throw new SnapshotException("snapshot is for model " + header.config() + ", expected " + expectedConfig);
         }
         Tokenizer tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());
+        if (tokenizer.vocabSize() > header.config().vocabSize()) {
+            throw new SnapshotException("snapshot's tokenizer has " + tokenizer.vocabSize() + " ids, more than its model's "
+                    + header.config().vocabSize());
+        }
         try (NDManager tmp = manager.newSubManager()) {
             Map<String, NDArray> arrays = new LinkedHashMap<>();
             c.tensors().forEach((k, t) -> arrays.put(k, tmp.create(t.data(), new Shape(t.shape()))));

@@ -38,7 +38,7 @@ public final class Evaluator {
     }
 
     public Result evaluate(TransformerLM policy, NDManager manager) {
-        Generator gen = new Generator(policy, encoder.tokenizer().eosId(), encoder.tokenizer().padId());
+        Generator gen = new Generator(policy, encoder.tokenizer());
         SamplingConfig greedy = SamplingConfig.greedy(maxNewTokens);
         double total = 0;
         int exact = 0;

@@ -25,7 +25,8 @@ public class BatchFunction extends KeyedProcessFunction<Integer, PreferencePair,
     private static final long serialVersionUID = 1L;
 
     /** State names are part of the savepoint layout: never rename. */
-    static final String BUFFER_STATE = "pair-buffer";
+    /** "-v2": pairs carry token ids (a layout-1 buffer of texts is not read back). */
+    static final String BUFFER_STATE = "pair-buffer-v2";
     static final String COUNT_STATE = "pair-count";
     static final String TIMER_STATE = "flush-timer";
 

@@ -14,6 +14,7 @@ import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.records.SampledResponse;
 import io.optune.operators.weights.UntrustedVersionException;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.accumulators.AverageAccumulator;
@@ -44,7 +45,8 @@ import java.util.List;
  * Step 3, generate. Input 1: prompts selected for regeneration; input 2: the broadcast stream of
  * {@link PolicyUpdate}s. Requests are micro-batched (up to {@code maxBatch}, at most
  * {@code maxDelayMs} old) and sampled K times each with the current policy, KV-cached; every
- * {@link Generation} is stamped with the policy version that made it.
+ * {@link Generation} is stamped with the policy version that made it and carries the prompt ids fed
+ * to the policy and each response's sampled ids and sampling log-probs, with its text decoded once.
  *
  * <p>On start the operator loads the newest version in the {@link WeightLog} (so a restart resumes
  * with the latest weights without waiting for an announcement); afterwards it loads every newer
@@ -58,7 +60,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
 
     public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("generate-dead-letters") {};
 
-    static final String BUFFER_STATE = "pending-requests";
+    /** State names are part of the savepoint layout; "-v2": requests carry token-id memory (layout 2 of StoredPair). */
+    static final String BUFFER_STATE = "pending-requests-v2";
     static final String RNG_STATE = "sampling-rng";
 
     private final WeightLog weightLog;
@@ -210,15 +213,15 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private void load(PolicyUpdate update, byte[] bytes) throws Exception {
         PolicySnapshot.Loaded loaded = PolicySnapshot.load(bytes, manager, update.sha256(), policy == null ? null : policy.config());
         int context = loaded.model().config().contextLength();
-        if (maxPromptTokens + sampling.maxNewTokens() + 1 > context) {
+        if (maxPromptTokens + sampling.maxNewTokens() > context) {
             loaded.model().close();
             throw new IllegalArgumentException("max prompt tokens (" + maxPromptTokens + ") + max new tokens ("
-                    + sampling.maxNewTokens() + ") + EOS exceed the policy's context of " + context);
+                    + sampling.maxNewTokens() + ") exceed the policy's context of " + context);
         }
         TransformerLM old = policy;
         policy = loaded.model();
         encoder = new PromptEncoder(loaded.tokenizer(), maxPromptTokens);
-        generator = new Generator(policy, loaded.tokenizer().eosId(), loaded.tokenizer().padId());
+        generator = new Generator(policy, loaded.tokenizer()); // stops at any of its EOS ids
         version = update.version();
         versionsLoaded.add(1L);
         if (old != null) {
@@ -262,16 +265,17 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         FaultInjection.check(FaultInjection.Point.GENERATE);
         int k = sampling.samplesPerPrompt();
         for (int i = 0; i < accepted.size(); i++) {
-            String[] texts = new String[k];
+            SampledResponse[] responses = new SampledResponse[k];
             int tokens = 0;
             for (int s = 0; s < k; s++) {
                 Completion c = completions.get(i * k + s);
-                texts[s] = encoder.tokenizer().decode(c.tokens());
+                // Decoded once, here: the ids travel on to training, the text to the reward model and the audit.
+                responses[s] = new SampledResponse(c.tokens(), c.logProbs(), !c.finished(), encoder.tokenizer().decode(c.tokens()));
                 tokens += c.tokens().length;
             }
             tokensPerSecond.markEvent(tokens);
             tokensTotal.add(tokens);
-            output.collect(new StreamRecord<>(new Generation(accepted.get(i), texts, version, tokens)));
+            output.collect(new StreamRecord<>(new Generation(accepted.get(i), prompts.get(i), responses, version, tokens)));
         }
     }
 

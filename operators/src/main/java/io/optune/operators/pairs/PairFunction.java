@@ -60,17 +60,17 @@ public class PairFunction extends ProcessFunction<ScoredGeneration, PreferencePa
         Generation g = s.generation();
         List<PairBuilder.Scored> fresh = new ArrayList<>(g.responses().length);
         for (int i = 0; i < g.responses().length; i++) {
-            fresh.add(new PairBuilder.Scored(g.responses()[i], s.rewards()[i]));
+            fresh.add(new PairBuilder.Scored(g.responses()[i].response(), s.rewards()[i]));
         }
         StoredPair stored = g.request().memory();
-        PairBuilder.Outcome o = builder.merge(stored == null ? null : stored.toMemory(), fresh, g.policyVersion());
+        PairBuilder.Outcome o = builder.merge(stored == null ? null : stored.toMemory(), g.promptIds(), fresh, g.policyVersion());
         ctx.output(MEMORY_UPDATES, new MemoryUpdate(g.request().prompt().id(), StoredPair.of(o.memory())));
         if (o.pair().isPresent()) {
             PairBuilder.Pair p = o.pair().get();
             pairs.inc();
             gapEma = Double.isNaN(gapEma) ? p.gap() : 0.99 * gapEma + 0.01 * p.gap();
-            out.collect(new PreferencePair(g.request().prompt().id(), g.request().prompt().requestId(), g.request().prompt().text(), p.chosen(), p.rejected(),
-                    p.chosenReward(), p.rejectedReward(), p.weight(), g.policyVersion(), true));
+            Prompt prompt = g.request().prompt();
+            out.collect(new PreferencePair(prompt.id(), prompt.requestId(), prompt.display(), o.memory().prompt(), p, g.policyVersion(), true));
         } else {
             smallGap.inc();
             Prompt prompt = g.request().prompt();

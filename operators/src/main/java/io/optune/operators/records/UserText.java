@@ -1,5 +1,7 @@
 package io.optune.operators.records;
 
+import io.optune.engine.loop.PairBuilder;
+import io.optune.engine.loop.Response;
 import io.optune.engine.snapshot.Hashing;
 
 import java.nio.charset.StandardCharsets;
@@ -34,9 +36,23 @@ public enum UserText {
                 "detail withheld (user text stored as hashes)", apply(d.payload()), d.time());
     }
 
-    /** The pair with its prompt and both responses passed through this policy. */
+    /**
+     * The pair with its prompt and both responses passed through this policy. Under {@link #SHA256}
+     * the token ids go too (they decode to the text); the hashes still match records.
+     */
     public PreferencePair apply(PreferencePair p) {
-        return this == FULL ? p : new PreferencePair(p.promptId(), p.requestId(), apply(p.prompt()), apply(p.chosen()), apply(p.rejected()),
-                p.chosenReward(), p.rejectedReward(), p.weight(), p.policyVersion(), p.fresh());
+        if (this == FULL) {
+            return p;
+        }
+        PairBuilder.Pair q = p.pair();
+        return new PreferencePair(p.promptId(), p.requestId(), apply(p.prompt()), NO_IDS,
+                new PairBuilder.Pair(apply(q.chosen()), q.chosenReward(), apply(q.rejected()), q.rejectedReward(), q.weight()),
+                p.policyVersion(), p.fresh());
+    }
+
+    private static final int[] NO_IDS = new int[0];
+
+    private Response apply(Response r) {
+        return new Response(NO_IDS, apply(r.text()));
     }
 }

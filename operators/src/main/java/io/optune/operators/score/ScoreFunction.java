@@ -6,6 +6,7 @@ import io.optune.operators.records.DeadLetter;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.Prompt;
+import io.optune.operators.records.SampledResponse;
 import io.optune.operators.records.ScoredGeneration;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -78,10 +79,11 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     public void processElement(Generation g, Context ctx, Collector<ScoredGeneration> out) throws Exception {
         Prompt prompt = g.request().prompt();
         List<RewardQuery> queries = new ArrayList<>(g.responses().length);
-        for (String response : g.responses()) {
+        for (SampledResponse response : g.responses()) {
+            // The text decoded at generation; the ids travel on untouched to training.
             queries.add(prompt.isChat()
-                    ? RewardQuery.chat(prompt.messages(), response)
-                    : RewardQuery.text(prompt.text(), response));
+                    ? RewardQuery.chat(prompt.messages(), response.text())
+                    : RewardQuery.text(prompt.text(), response.text()));
         }
         Exception last = null;
         for (int attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -154,7 +156,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
             throw new IllegalStateException("reward model returned " + (rewards == null ? "null" : rewards.length + " scores")
                     + " for " + g.responses().length + " responses");
         }
-        List<String> kept = new ArrayList<>();
+        List<SampledResponse> kept = new ArrayList<>();
         List<Double> keptRewards = new ArrayList<>();
         for (int i = 0; i < rewards.length; i++) {
             if (Double.isFinite(rewards[i])) {
@@ -174,7 +176,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
         scoredCount++;
         double[] r = keptRewards.stream().mapToDouble(Double::doubleValue).toArray();
         Generation trimmed = kept.size() == rewards.length ? g
-                : new Generation(g.request(), kept.toArray(new String[0]), g.policyVersion(), g.tokens());
+                : new Generation(g.request(), g.promptIds(), kept.toArray(new SampledResponse[0]), g.policyVersion(), g.tokens());
         out.collect(new ScoredGeneration(trimmed, r));
     }
 

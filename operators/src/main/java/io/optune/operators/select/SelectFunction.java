@@ -60,7 +60,11 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     public static final OutputTag<PreferencePair> REUSED_PAIRS = new OutputTag<>("reused-pairs") {};
 
     /** State names are part of the savepoint layout: never rename. */
-    static final String MEMORY_STATE = "response-memory";
+    /**
+     * "-v2": the memory holds token ids ({@link StoredPair} layout 2). A savepoint of layout 1 (texts)
+     * restores without it: every prompt is new again once.
+     */
+    static final String MEMORY_STATE = "response-memory-v2";
     static final String STATS_STATE = "reward-stats";
     static final String WINDOW_STATE = "reward-window";
     static final String RNG_STATE = "select-rng";
@@ -175,9 +179,9 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
             reusedTotal.add(1L);
             var pair = pairs.pairOf(stored.toMemory());
             if (pair.isPresent()) {
-                PairBuilder.Pair p = pair.get();
-                ctx.output(REUSED_PAIRS, new PreferencePair(prompt.id(), prompt.requestId(), prompt.text(), p.chosen(), p.rejected(),
-                        p.chosenReward(), p.rejectedReward(), p.weight(), stored.policyVersion(), false));
+                // The stored ids, exactly as generated: the prompt is not encoded again.
+                ctx.output(REUSED_PAIRS, new PreferencePair(prompt.id(), prompt.requestId(), prompt.display(), stored.promptIds(), pair.get(),
+                        stored.policyVersion(), false));
             } else {
                 ctx.output(PromptOutcome.LEDGER, PromptOutcome.skipped(prompt.requestId(), prompt.id(), "select", "stored-gap-below-minimum"));
             }
@@ -188,9 +192,10 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     public void processElement2(MemoryUpdate update, Context ctx, Collector<GenerationRequest> out) throws Exception {
         StoredPair current = memory.value();
         StoredPair next = update.memory();
-        if (current != null && current.chosenReward() > next.chosenReward()) {
-            // Two generations of one prompt in flight: keep the best chosen seen by either.
-            next = new StoredPair(current.chosen(), current.chosenReward(), next.rejected(), next.rejectedReward(),
+        if (current != null && current.chosenReward() > next.chosenReward()
+                && java.util.Arrays.equals(current.promptIds(), next.promptIds())) {
+            // Two generations of one prompt in flight: keep the best chosen seen by either (of the same prompt ids).
+            next = new StoredPair(next.promptIds(), current.chosen(), current.chosenReward(), next.rejected(), next.rejectedReward(),
                     next.latestReward(), Math.max(current.policyVersion(), next.policyVersion()));
         }
         memory.update(next);

@@ -78,7 +78,6 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private transient NDManager manager;
     private transient DpoTrainer trainer;
     private transient Tokenizer tokenizer;
-    private transient PromptEncoder encoder;
     private transient Evaluator evaluator;
     private transient long nextVersion;
     private transient long publishedVersion;
@@ -178,7 +177,6 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         byte[] latestBytes = base.snapshot();
         PolicySnapshot.Header header = PolicySnapshot.verify(latestBytes);
         tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());
-        encoder = new PromptEncoder(tokenizer, maxPromptTokens);
         if (trainer != null) {
             LOG.info("Trainer restored at step {} from the checkpoint", trainer.step());
         } else if (restoredTrainer != null) {
@@ -193,7 +191,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         nextVersion = Math.max(restoredVersion, latest.version() + 1);
         publishedVersion = latest.version();
         if (heldOutSize > 0) {
-            evaluator = new Evaluator(BuiltinTask.heldOut(heldOutSize, seed), encoder, evalMaxNewTokens);
+            // Evaluation only: held-out task prompts are encoded there; training never encodes text.
+            evaluator = new Evaluator(BuiltinTask.heldOut(heldOutSize, seed), new PromptEncoder(tokenizer, maxPromptTokens), evalMaxNewTokens);
         }
         window = new Window();
         var group = getRuntimeContext().getMetricGroup();
@@ -219,13 +218,13 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         int fresh = 0;
         for (PreferencePair p : batch.pairs()) {
             try {
-                PreferenceExample e = new PreferenceExample(encoder.encodePrompt(p.prompt()), encoder.encodeResponse(p.chosen()),
-                        encoder.encodeResponse(p.rejected()), p.weight());
-                int longest = e.prompt().length + Math.max(e.chosen().length, e.rejected().length);
-                if (longest > trainer.policy().config().contextLength()) {
-                    throw new IllegalArgumentException("pair of " + longest + " tokens exceeds the context of "
-                            + trainer.policy().config().contextLength());
+                // Exactly the ids that were sampled (and the prompt ids they were sampled from):
+                // nothing is encoded again from text, which need not give the same ids.
+                if (p.promptIds() == null || p.pair() == null || p.chosen() == null || p.rejected() == null) {
+                    throw new IllegalArgumentException("pair without prompt or response ids");
                 }
+                PreferenceExample e = new PreferenceExample(p.promptIds(), p.chosen().ids(), p.rejected().ids(), p.weight());
+                check(e);
                 examples.add(e);
                 used.add(p);
                 reward += p.chosenReward();
@@ -261,6 +260,27 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         // Absolute step, so a restored trainer publishes at the same steps as an uninterrupted one.
         if (!r.skipped() && trainer.step() % publishEvery == 0) {
             publish(out);
+        }
+    }
+
+    /** Refuses a pair the policy cannot score: empty parts, ids outside its vocabulary, longer than its context. */
+    private void check(PreferenceExample e) {
+        int vocab = trainer.policy().config().vocabSize();
+        int context = trainer.policy().config().contextLength();
+        if (e.prompt() == null || e.prompt().length == 0 || e.chosen() == null || e.chosen().length == 0
+                || e.rejected() == null || e.rejected().length == 0) {
+            throw new IllegalArgumentException("pair without prompt or response ids");
+        }
+        for (int[] ids : new int[][] {e.prompt(), e.chosen(), e.rejected()}) {
+            for (int id : ids) {
+                if (id < 0 || id >= vocab) {
+                    throw new IllegalArgumentException("token id " + id + " is outside the policy's vocabulary of " + vocab);
+                }
+            }
+        }
+        int longest = e.prompt().length + Math.max(e.chosen().length, e.rejected().length);
+        if (longest > context) {
+            throw new IllegalArgumentException("pair of " + longest + " tokens exceeds the context of " + context);
         }
     }
 

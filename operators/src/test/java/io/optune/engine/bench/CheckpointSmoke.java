@@ -44,7 +44,7 @@ public final class CheckpointSmoke {
             for (int i = 0; i < 8; i++) {
                 prompts.add(randomIds(rng, 32, vocab));
             }
-            Generator gen = new Generator(loaded.model(), -1, 0);
+            Generator gen = new Generator(loaded.model(), new int[0], 0);
             t0 = System.nanoTime();
             gen.generate(manager, prompts, new SamplingConfig(1f, 1f, 32, 1), rng);
             double genS = secs(t0);

@@ -75,7 +75,7 @@ public class EngineBenchmark {
         ModelConfig config = ModelConfig.tiny(tokenizer.vocabSize());
         model = TransformerLM.create(config, manager, 1, false);
         // EOS -1: no row stops early, so every call samples exactly the same number of tokens.
-        generator = new Generator(model, -1, tokenizer.padId());
+        generator = new Generator(model, new int[0], tokenizer.padId());
         rng = new Rng(1);
         Rng data = new Rng(2);
         prompts = new ArrayList<>();

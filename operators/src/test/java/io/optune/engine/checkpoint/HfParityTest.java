@@ -180,8 +180,8 @@ class HfParityTest {
         JsonNode margins = f.meta().get("greedy_top1_top2_margins");
         int steps = greedy.length - p;
         try (TransformerLM model = load(dir, f)) {
-            // EOS -1: the reference ran a fixed number of steps without stopping.
-            Generator gen = new Generator(model, -1, 0);
+            // No EOS: the reference ran a fixed number of steps without stopping.
+            Generator gen = new Generator(model, new int[0], 0);
             List<Completion> out = gen.generate(manager, List.of(Arrays.copyOf(greedy, p)),
                     SamplingConfig.greedy(steps), new Rng(0));
             int[] ids = out.get(0).tokens();

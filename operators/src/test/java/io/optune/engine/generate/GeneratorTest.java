@@ -20,6 +20,7 @@ import static io.optune.engine.EngineTestSupport.ENCODER;
 import static io.optune.engine.EngineTestSupport.TOKENIZER;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 class GeneratorTest {
     private NDManager manager;
@@ -30,7 +31,7 @@ class GeneratorTest {
     void setUp() {
         manager = NDManager.newBaseManager();
         model = EngineTestSupport.smallModel(manager, 11);
-        generator = new Generator(model, TOKENIZER.eosId(), TOKENIZER.padId());
+        generator = new Generator(model, TOKENIZER);
     }
 
     @AfterEach
@@ -47,7 +48,7 @@ class GeneratorTest {
     @EnumSource(ModelFamily.class)
     void kvCachedLogitsEqualAFullRecompute(ModelFamily family) {
         TransformerLM model = EngineTestSupport.sharpModel(family, manager, 11);
-        Generator generator = new Generator(model, TOKENIZER.eosId(), TOKENIZER.padId());
+        Generator generator = new Generator(model, TOKENIZER);
         List<int[]> prompts = List.of(ENCODER.encodePrompt("rev abcd="), ENCODER.encodePrompt("add 1+2="));
         SamplingConfig cfg = new SamplingConfig(1.0f, 1f, 6, 2);
         List<float[]> trace = new ArrayList<>();
@@ -111,6 +112,14 @@ class GeneratorTest {
             assertThat(c.tokens().length).isBetween(1, 5);
             boolean endsWithEos = c.tokens()[c.tokens().length - 1] == TOKENIZER.eosId();
             assertThat(c.finished()).isEqualTo(endsWithEos);
+            // A cut response carries no EOS anywhere: nothing is invented.
+            if (!c.finished()) {
+                assertThat(c.tokens()).hasSize(5).doesNotContain(TOKENIZER.eosId());
+            }
+            assertThat(c.logProbs()).hasSize(c.tokens().length);
+            for (float v : c.logProbs()) {
+                assertThat(v).isLessThanOrEqualTo(0f);
+            }
         }
     }
 
@@ -151,21 +160,95 @@ class GeneratorTest {
         try (NDManager m = manager.newSubManager()) {
             ai.djl.ndarray.NDArray l = m.create(logits, new ai.djl.ndarray.types.Shape(rows, 4));
             int[] counts = new int[4];
-            for (int id : Generator.sampleRows(l, new SamplingConfig(1f, 1f, 1, 1), u)) {
+            Generator.Drawn full = Generator.sampleRows(l, new SamplingConfig(1f, 1f, 1, 1), u);
+            for (int id : full.ids()) {
                 counts[id]++;
+            }
+            // Each id comes with its log-probability under the distribution it was drawn from.
+            double[] p = {0.1, 0.3, 0, 0.6};
+            for (int i = 0; i < rows; i += 97) {
+                assertThat((double) full.logProbs()[i]).isCloseTo(Math.log(p[full.ids()[i]]), within(1e-5));
             }
             assertThat(counts[0] / (double) rows).isBetween(0.09, 0.11);
             assertThat(counts[1] / (double) rows).isBetween(0.28, 0.32);
             assertThat(counts[2]).isZero();
             int[] nucleus = new int[4];
-            for (int id : Generator.sampleRows(l, new SamplingConfig(1f, 0.8f, 1, 1), u)) {
+            Generator.Drawn top = Generator.sampleRows(l, new SamplingConfig(1f, 0.8f, 1, 1), u);
+            for (int id : top.ids()) {
                 nucleus[id]++; // keeps 0.6 and 0.3 (the one crossing 0.8), renormalised: 2/3, 1/3
+            }
+            for (int i = 0; i < rows; i += 97) {
+                assertThat((double) top.logProbs()[i]).isCloseTo(Math.log(top.ids()[i] == 3 ? 2.0 / 3 : 1.0 / 3), within(1e-5));
             }
             assertThat(nucleus[0] + nucleus[2]).isZero();
             assertThat(nucleus[3] / (double) rows).isBetween(0.64, 0.69);
-            assertThat(Generator.sampleRows(l, new SamplingConfig(1f, 1e-6f, 1, 1), u)).containsOnly(3);
-            assertThat(Generator.sampleRows(l, SamplingConfig.greedy(1), u)).containsOnly(3);
+            assertThat(Generator.sampleRows(l, new SamplingConfig(1f, 1e-6f, 1, 1), u).ids()).containsOnly(3);
+            assertThat(Generator.sampleRows(l, new SamplingConfig(1f, 1e-6f, 1, 1), u).logProbs()).containsOnly(0f);
+            assertThat(Generator.sampleRows(l, SamplingConfig.greedy(1), u).ids()).containsOnly(3);
+            assertThat(Generator.sampleRows(l, SamplingConfig.greedy(1), u).logProbs()).containsOnly(0f);
         }
+    }
+
+    @Test
+    void javaSamplingReportsTheSameLogProbabilities() {
+        float[] row = {0f, (float) Math.log(3), -30f, (float) Math.log(6)}; // p = 0.1, 0.3, ~0, 0.6
+        Rng rng = new Rng(8);
+        float[] lp = new float[1];
+        for (int i = 0; i < 200; i++) {
+            int id = Generator.sample(row, 0, 4, new SamplingConfig(1f, 1f, 1, 1), rng, lp);
+            assertThat((double) lp[0]).isCloseTo(Math.log(new double[] {0.1, 0.3, 1e-14, 0.6}[id]), within(1e-5));
+            id = Generator.sample(row, 0, 4, new SamplingConfig(1f, 0.8f, 1, 1), rng, lp);
+            assertThat((double) lp[0]).isCloseTo(Math.log(id == 3 ? 2.0 / 3 : 1.0 / 3), within(1e-5));
+            // Temperature 2 flattens: p ~ sqrt(1, 3, 0, 6) normalised.
+            id = Generator.sample(row, 0, 4, new SamplingConfig(2f, 1f, 1, 1), rng, lp);
+            double z = 1 + Math.sqrt(3) + Math.exp(-15) + Math.sqrt(6);
+            double[] q = {1 / z, Math.sqrt(3) / z, Math.exp(-15) / z, Math.sqrt(6) / z};
+            assertThat((double) lp[0]).isCloseTo(Math.log(q[id]), within(1e-5));
+        }
+    }
+
+    /**
+     * A sequence stops at any of the EOS ids, not only the first. Greedy, so the rows are
+     * deterministic: a free run (no EOS) tells where each row must end once two of its ids are
+     * declared EOS, the second of which ends row 1.
+     */
+    @Test
+    void stopsAtAnyEosIdOfTheList() {
+        List<int[]> prompts = List.of(ENCODER.encodePrompt("rev abcd="), ENCODER.encodePrompt("add 12+7="));
+        SamplingConfig cfg = SamplingConfig.greedy(12);
+        List<Completion> free = new Generator(model, new int[0], TOKENIZER.padId()).generate(manager, prompts, cfg, new Rng(21));
+        assertThat(free).allSatisfy(c -> {
+            assertThat(c.tokens()).hasSize(12);
+            assertThat(c.finished()).isFalse();
+        });
+        int[] row1 = free.get(1).tokens();
+        int second = row1[1];
+        int first = TOKENIZER.eosId();
+        for (int t : free.get(0).tokens()) {
+            if (t != second && t != row1[0]) {
+                first = t;
+                break;
+            }
+        }
+        int[] eos = {first, second};
+        List<Completion> stopped = new Generator(model, eos, TOKENIZER.padId()).generate(manager, prompts, cfg, new Rng(21));
+        for (int i = 0; i < free.size(); i++) {
+            int[] t = free.get(i).tokens();
+            int end = t.length;
+            for (int j = 0; j < t.length; j++) {
+                if (t[j] == first || t[j] == second) {
+                    end = j + 1;
+                    break;
+                }
+            }
+            Completion c = stopped.get(i);
+            assertThat(c.tokens()).as("row %d", i).isEqualTo(java.util.Arrays.copyOf(t, end));
+            assertThat(c.finished()).isEqualTo(end < t.length || t[end - 1] == first || t[end - 1] == second);
+            assertThat(c.logProbs()).hasSize(c.tokens().length);
+        }
+        // Row 1 ended at the second id of the list, with that id as its last token.
+        assertThat(stopped.get(1).tokens()).hasSizeLessThanOrEqualTo(2).endsWith(second);
+        assertThat(stopped.get(1).finished()).isTrue();
     }
 
     @Test

@@ -80,4 +80,23 @@ class PolicySnapshotTest {
                 .isInstanceOf(SnapshotException.class)
                 .hasMessageContaining("expected");
     }
+
+    /** Hugging Face models pad their vocabulary past the tokenizer's: accepted; a tokenizer the model cannot embed is not. */
+    @Test
+    void aModelVocabularyLargerThanTheTokenizersIsAcceptedASmallerOneRefused() {
+        ModelConfig padded = ModelConfig.gpt2(TOKENIZER.vocabSize() + 13, 32, 32, 2, 4);
+        try (TransformerLM wide = TransformerLM.create(padded, manager, 5, false)) {
+            byte[] bytes = PolicySnapshot.encode(wide, TOKENIZER, 2, 3);
+            PolicySnapshot.Loaded loaded = PolicySnapshot.load(bytes, manager, null, padded);
+            assertThat(loaded.model().config().vocabSize()).isEqualTo(TOKENIZER.vocabSize() + 13);
+            assertThat(loaded.tokenizer()).isEqualTo(TOKENIZER);
+            loaded.model().close();
+        }
+        ModelConfig narrow = ModelConfig.gpt2(TOKENIZER.vocabSize() - 1, 32, 32, 2, 4);
+        try (TransformerLM small = TransformerLM.create(narrow, manager, 5, false)) {
+            assertThatThrownBy(() -> PolicySnapshot.encode(small, TOKENIZER, 2, 3))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("exceeds the model's " + (TOKENIZER.vocabSize() - 1));
+        }
+    }
 }

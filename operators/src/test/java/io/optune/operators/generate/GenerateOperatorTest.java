@@ -44,6 +44,30 @@ class GenerateOperatorTest {
                 assertThat(g.tokens()).isPositive();
             });
             assertThat(out.get(2).request().prompt().text()).isEqualTo("copy ab=");
+            // Each generation carries the prompt ids fed and, per response, the sampled ids as they
+            // are (EOS last when one was sampled, none when cut), their log-probs and the decoded text.
+            var tokenizer = io.optune.engine.EngineTestSupport.TOKENIZER;
+            assertThat(out.get(2).promptIds()).isEqualTo(OperatorTestSupport.promptIds("copy ab="));
+            int total = 0;
+            for (Generation g : out) {
+                int tokens = 0;
+                for (var r : g.responses()) {
+                    assertThat(r.logProbs()).hasSameSizeAs(r.ids());
+                    for (float v : r.logProbs()) {
+                        assertThat(v).isLessThanOrEqualTo(0f);
+                    }
+                    assertThat(r.text()).isEqualTo(tokenizer.decode(r.ids()));
+                    boolean endsWithEos = tokenizer.isEos(r.ids()[r.ids().length - 1]);
+                    assertThat(r.cut()).isEqualTo(!endsWithEos);
+                    if (r.cut()) {
+                        assertThat(r.ids()).hasSize(SAMPLING.maxNewTokens()).doesNotContain(tokenizer.eosIds());
+                    }
+                    tokens += r.ids().length;
+                    total++;
+                }
+                assertThat(g.tokens()).isEqualTo(tokens);
+            }
+            assertThat(total).isEqualTo(9);
         }
     }
 

@@ -6,6 +6,7 @@ import io.optune.engine.reward.RewardQuery;
 import io.optune.operators.OperatorTestSupport;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Generation;
+import io.optune.operators.records.SampledResponse;
 import io.optune.operators.records.ScoredGeneration;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
@@ -22,7 +23,7 @@ class ScoreFunctionTest {
     static final AtomicInteger CALLS = new AtomicInteger();
 
     private static Generation generation(String prompt, String... responses) {
-        return new Generation(OperatorTestSupport.request(prompt), responses, 1, 10);
+        return OperatorTestSupport.generation(OperatorTestSupport.request(prompt), 1, responses);
     }
 
     private static List<DeadLetter> deadLetters(OneInputStreamOperatorTestHarness<Generation, ScoredGeneration> h) {
@@ -118,7 +119,10 @@ class ScoreFunctionTest {
             h.processElement(generation("copy ab=", "bad", "inf", "z"), 0L);
             List<ScoredGeneration> out = h.extractOutputValues();
             assertThat(out).hasSize(1);
-            assertThat(out.get(0).generation().responses()).containsExactly("x", "y");
+            assertThat(out.get(0).generation().responses()).extracting(SampledResponse::text).containsExactly("x", "y");
+            // The ids and the prompt ids travel on with the kept responses.
+            assertThat(out.get(0).generation().responses()[1].ids()).isEqualTo(OperatorTestSupport.response("y").ids());
+            assertThat(out.get(0).generation().promptIds()).isEqualTo(OperatorTestSupport.promptIds("copy ab="));
             assertThat(out.get(0).rewards()).containsExactly(0.5, 2.5);
             assertThat(deadLetters(h)).extracting(DeadLetter::reason).containsExactly("non-finite-reward");
         }

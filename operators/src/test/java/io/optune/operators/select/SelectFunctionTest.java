@@ -29,7 +29,7 @@ class SelectFunctionTest {
     }
 
     private static MemoryUpdate memory(Prompt p, double latestReward) {
-        return new MemoryUpdate(p.id(), new StoredPair("good", 1.0, "bad", 0.0, latestReward, 1));
+        return new MemoryUpdate(p.id(), OperatorTestSupport.stored(p.text(), "good", 1.0, "bad", 0.0, latestReward, 1));
     }
 
     /** Ten known prompts with chosen rewards 0.0 .. 0.9, each seen once so the (size 10) window holds all ten. */
@@ -61,13 +61,15 @@ class SelectFunctionTest {
             }
             List<GenerationRequest> regenerated = h.extractOutputValues();
             assertThat(regenerated).extracting(r -> r.memory().latestReward()).containsExactly(0.0, 0.1, 0.2);
-            assertThat(regenerated.get(0).memory().chosen()).isEqualTo("good");
+            assertThat(regenerated.get(0).memory().chosen()).isEqualTo(OperatorTestSupport.response("good"));
             List<PreferencePair> reused = h.getSideOutput(SelectFunction.REUSED_PAIRS).stream().map(StreamRecord::getValue).toList();
             assertThat(reused).hasSize(7);
             assertThat(reused).allSatisfy(p -> {
                 assertThat(p.fresh()).isFalse();
-                assertThat(p.chosen()).isEqualTo("good");
-                assertThat(p.rejected()).isEqualTo("bad");
+                // The stored ids, exactly: nothing is encoded again.
+                assertThat(p.chosen()).isEqualTo(OperatorTestSupport.response("good"));
+                assertThat(p.rejected()).isEqualTo(OperatorTestSupport.response("bad"));
+                assertThat(p.promptIds()).isEqualTo(OperatorTestSupport.promptIds(p.prompt()));
             });
         }
     }
@@ -110,11 +112,11 @@ class SelectFunctionTest {
         try (var h = harness(SelectionStrategy.ALL, 1.0, Duration.ZERO)) {
             h.open();
             Prompt p = OperatorTestSupport.prompt("rev ab=");
-            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("ba", 1.0, "x", 0.0, 1.0, 1))));
-            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), new StoredPair("b", 0.5, "y", 0.1, 0.5, 2))));
+            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), OperatorTestSupport.stored(p.text(), "ba", 1.0, "x", 0.0, 1.0, 1))));
+            h.processElement2(new StreamRecord<>(new MemoryUpdate(p.id(), OperatorTestSupport.stored(p.text(), "b", 0.5, "y", 0.1, 0.5, 2))));
             h.processElement1(new StreamRecord<>(p));
             StoredPair m = h.extractOutputValues().get(0).memory();
-            assertThat(m).isEqualTo(new StoredPair("ba", 1.0, "y", 0.1, 0.5, 2));
+            assertThat(m).usingRecursiveComparison().isEqualTo(OperatorTestSupport.stored(p.text(), "ba", 1.0, "y", 0.1, 0.5, 2));
         }
     }
 

@@ -34,8 +34,14 @@ class TrainFunctionTest {
         return new PreferenceBatch(new PreferencePair[] {
             OperatorTestSupport.pair("rev ab=", "ba", "ab", 0.5 + 0.01 * i),
             OperatorTestSupport.pair("add 1+2=", "3", "4", 0.5),
-            new PreferencePair("p-fresh", "req-fresh", "copy ab=", "ab", "abb", 1.0, 0.66, 2.0, 3, false),
+            reused("copy ab=", "ab", "abb"),
         }, i);
+    }
+
+    /** A stored pair reused from memory (not fresh), under the request id "req-fresh". */
+    private static PreferencePair reused(String prompt, String chosen, String rejected) {
+        PreferencePair p = OperatorTestSupport.pair(prompt, chosen, rejected, 1.0, 0.66, 2.0, 3, false);
+        return new PreferencePair("p-fresh", "req-fresh", p.prompt(), p.promptIds(), p.pair(), p.policyVersion(), p.fresh());
     }
 
     @Test
