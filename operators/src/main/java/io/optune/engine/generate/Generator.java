@@ -85,7 +85,8 @@ public final class Generator {
             for (int i = 0; i < n; i++) {
                 promptLen[i] = rows.get(i).length;
             }
-            KvCache cache = new KvCache(model.config().layers());
+            // Preallocated for the prompt and every new token, written in place (no copy per step).
+            KvCache cache = new KvCache(model.config().layers(), pre.width() + maxNew);
             // With a trace or a small vocabulary the logits come to Java and are sampled there;
             // otherwise only the drawn ids leave the engine (a 50k vocabulary would cost a copy per token).
             boolean inJava = logitsTrace != null || vocab <= JAVA_SAMPLING_MAX_VOCAB;
