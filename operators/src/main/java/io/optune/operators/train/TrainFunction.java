@@ -62,6 +62,9 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private final int evalMaxNewTokens;
     private final long seed;
 
+    /** Where the policy, reference and optimizer live ({@link io.optune.engine.EngineDevice}); cpu unless set. */
+    private String device = "cpu";
+
     private transient ListState<byte[]> trainerState;
     private transient ListState<Long> versionState;
     private transient byte[] restoredTrainer;
@@ -114,6 +117,12 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         this.seed = seed;
     }
 
+    /** Trains on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
+    public TrainFunction onDevice(String device) {
+        this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
         trainerState = context.getOperatorStateStore().getListState(
@@ -133,7 +142,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     @Override
     public void open(OpenContext openContext) throws Exception {
-        manager = NDManager.newBaseManager();
+        manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         PolicyUpdate latest = weightLog.requireLatest();
         // Never start from a version that fails its checks, not even our own (the store may be shared).
         WeightLog.Verified base = weightLog.newestVerified(e -> LOG.error("Refused a policy version: {}", e.getMessage()));
