@@ -31,6 +31,8 @@ public final class Generator {
     private final TransformerLM model;
     private final int eosId;
     private final int padId;
+    /** Values copied from the engine to Java so far (logits or drawn ids), for the transfer tests. */
+    private long hostValues;
 
     public Generator(TransformerLM model, int eosId, int padId) {
         this.model = model;
@@ -96,8 +98,10 @@ public final class Generator {
                 NDArray h = model.hidden(pre.tokens(), pre.positions(), pre.bias(), cache);
                 if (inJava) {
                     logits = lastLogits(h).toFloatArray();
+                    hostValues += logits.length;
                 } else {
                     drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                    hostValues += drawn.length;
                 }
                 cache.attach(gen);
             }
@@ -133,8 +137,10 @@ public final class Generator {
                     NDArray h = model.hidden(tokens, positions, bias, cache);
                     if (inJava) {
                         logits = lastLogits(h).toFloatArray();
+                        hostValues += logits.length;
                     } else {
                         drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                        hostValues += drawn.length;
                     }
                     cache.attach(gen);
                 }
@@ -145,6 +151,11 @@ public final class Generator {
             result.add(new Completion(i / k, Arrays.copyOf(out[i], lengths[i]), done[i]));
         }
         return result;
+    }
+
+    /** Values this generator has copied from the engine to Java (logits rows or drawn ids). */
+    long hostValuesCopied() {
+        return hostValues;
     }
 
     /** (rows, vocab) logits of each row's last position. */
