@@ -2,6 +2,7 @@ package io.optune.engine.bench;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.optune.engine.Rng;
 import io.optune.engine.generate.Generator;
@@ -45,9 +46,10 @@ public final class ScaleBench {
     public static ModelConfig shape(String name) {
         return switch (name) {
             case "gpt2-124m" -> ModelConfig.gpt2(50257, 1024, 768, 12, 12);
+            case "gpt2-dry" -> ModelConfig.gpt2(50257, 1024, 64, 2, 2); // dry runs: the real vocabulary, a small body
             case "qwen2-0.5b" -> new ModelConfig(ModelFamily.QWEN2, 151936, 32768, 896, 24, 14, 2, 64, 4864,
                     1e-6f, 1_000_000.0, true, RopePrecision.FLOAT32);
-            default -> throw new IllegalArgumentException("unknown shape '" + name + "' (gpt2-124m, qwen2-0.5b)");
+            default -> throw new IllegalArgumentException("unknown shape '" + name + "' (gpt2-124m, qwen2-0.5b, gpt2-dry)");
         };
     }
 
@@ -95,6 +97,7 @@ public final class ScaleBench {
                     long t0 = System.nanoTime();
                     long c0 = cpuNanos();
                     trainer.step(pairs);
+                    sync(trainer.policy());
                     dpoS = Math.min(dpoS, secs(t0));
                     dpoCpu = Math.min(dpoCpu, (cpuNanos() - c0) / 1e9);
                 }
@@ -108,6 +111,17 @@ public final class ScaleBench {
                     Engine.getInstance().getVersion(), device, shapeName, model.parameterCount(),
                     System.getProperty("ai.djl.pytorch.num_threads", "default"), sampleS, sampleCpu, tokens / sampleS, dpoS, dpoCpu,
                     rssStart, rssModel, rssSample, rssTrain));
+        }
+    }
+
+    /** Waits for the update's queued kernels (on a GPU the step returns before AdamW finishes). */
+    private static void sync(TransformerLM model) {
+        NDArray last = null;
+        for (NDArray p : model.parameters().values()) {
+            last = p;
+        }
+        try (NDArray s = last.sum()) {
+            s.getFloat();
         }
     }
 
