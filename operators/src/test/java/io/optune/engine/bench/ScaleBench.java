@@ -92,7 +92,9 @@ public final class ScaleBench {
             double dpoCpu = Double.MAX_VALUE;
             long rssTrain;
             try (DpoTrainer trainer = new DpoTrainer(model, dpo)) {
-                trainer.step(pairs); // warm-up
+                if (reps > 1) {
+                    trainer.step(pairs); // warm-up; with one repetition the first step is timed (so is the peer's)
+                }
                 for (int r = 0; r < reps; r++) {
                     long t0 = System.nanoTime();
                     long c0 = cpuNanos();
