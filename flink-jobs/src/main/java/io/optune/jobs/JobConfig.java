@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -262,6 +263,16 @@ public final class JobConfig {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("invalid value for " + option.key() + ": " + e.getMessage(), e);
             }
+        }
+        for (var option : List.of(OptuneOptions.ENGINE_DEVICE, OptuneOptions.GENERATE_DEVICE, OptuneOptions.TRAIN_DEVICE)) {
+            // Form only: the client loads no natives; a GPU the engine lacks fails the operator at open.
+            conf.getOptional(option).ifPresent(d -> {
+                try {
+                    io.optune.engine.EngineDevice.checkSpec(d);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("invalid value for " + option.key() + ": " + e.getMessage(), e);
+                }
+            });
         }
         double rho = conf.get(OptuneOptions.SELECT_RHO);
         if (rho < 0 || rho > 1) {

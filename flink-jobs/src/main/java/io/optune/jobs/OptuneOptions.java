@@ -312,6 +312,19 @@ public final class OptuneOptions {
             .enumType(StopMode.class).defaultValue(StopMode.SAVEPOINT)
             .withDescription("Embedded run: SAVEPOINT stops with a savepoint; CANCEL cancels and leaves the retained "
                     + "checkpoints (the summary names the newest) for a new job to resume from.");
+    public static final ConfigOption<String> ENGINE_DEVICE = ConfigOptions.key("optune.engine.device")
+            .stringType().defaultValue("cpu")
+            .withDescription("Where the engine runs the generators and the trainer: cpu, gpu (the first GPU) or gpu:N. "
+                    + "A GPU needs DJL's PyTorch natives with CUDA (docs/GPU.md); a GPU the engine does not see fails "
+                    + "the operator at open with the count it sees. Several generator subtasks may share one GPU.");
+    public static final ConfigOption<String> GENERATE_DEVICE = ConfigOptions.key("optune.engine.generate-device")
+            .stringType().noDefaultValue()
+            .withDescription("Device of the generators when it differs from optune.engine.device (e.g. gpu:0 here and "
+                    + "gpu:1 for the trainer).");
+    public static final ConfigOption<String> TRAIN_DEVICE = ConfigOptions.key("optune.engine.train-device")
+            .stringType().noDefaultValue()
+            .withDescription("Device of the trainer (policy, reference, optimizer moments) when it differs from "
+                    + "optune.engine.device.");
     public static final ConfigOption<Integer> ENGINE_THREADS = ConfigOptions.key("optune.embedded.engine-threads")
             .intType().defaultValue(1)
             .withDescription("Embedded run: PyTorch intra-op threads while the job runs (the SFT warm start keeps DJL's "

@@ -78,7 +78,8 @@ public final class OptuneTopology {
                 .connect(io.policyUpdates().broadcast())
                 .transform("generate", TypeInformation.of(Generation.class),
                         new GenerateOperator(io.weightLog(), sampling, maxPromptTokens, conf.get(OptuneOptions.GENERATE_BATCH),
-                                conf.get(OptuneOptions.GENERATE_DELAY).toMillis(), seed))
+                                conf.get(OptuneOptions.GENERATE_DELAY).toMillis(), seed)
+                                .onDevice(device(conf, OptuneOptions.GENERATE_DEVICE)))
                 .uid(Uids.GENERATE).setParallelism(genParallelism);
 
         // 4. score: batched reward-model calls with timeout and retries
@@ -119,7 +120,8 @@ public final class OptuneTopology {
         int heldOut = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN ? conf.get(OptuneOptions.HELD_OUT_SIZE) : 0;
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
                 .transform("train", TypeInformation.of(PolicyUpdate.class), new TrainOperator(new TrainFunction(io.weightLog(), dpo,
-                        conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)))
+                        conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
+                        .onDevice(device(conf, OptuneOptions.TRAIN_DEVICE))))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
         if (io.policyUpdateSink() != null) {
@@ -150,6 +152,11 @@ public final class OptuneTopology {
             ledger.sinkTo(io.ledgerSink()).name("prompt-ledger-sink").uid(Uids.LEDGER_SINK);
         }
         return new Streams(updates, pairs, generations, deadLetters, ledger);
+    }
+
+    /** A role's device option, else optune.engine.device. */
+    static String device(ReadableConfig conf, org.apache.flink.configuration.ConfigOption<String> role) {
+        return conf.getOptional(role).orElse(conf.get(OptuneOptions.ENGINE_DEVICE));
     }
 
     static RewardModelFactory rewardModel(ReadableConfig conf) {

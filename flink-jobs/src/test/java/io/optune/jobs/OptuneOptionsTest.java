@@ -41,6 +41,16 @@ class OptuneOptionsTest {
     }
 
     @Test
+    void engineDevicesAreCheckedForFormWithoutStartingTheEngine() throws Exception {
+        Configuration c = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.engine.train-device", "gpu:1"});
+        assertThat(c.get(OptuneOptions.ENGINE_DEVICE)).isEqualTo("cpu");
+        assertThat(OptuneTopology.device(c, OptuneOptions.TRAIN_DEVICE)).isEqualTo("gpu:1");
+        assertThat(OptuneTopology.device(c, OptuneOptions.GENERATE_DEVICE)).isEqualTo("cpu");
+        assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.engine.device", "gpu1"}))
+                .hasMessageContaining("invalid value for optune.engine.device").hasMessageContaining("unknown device 'gpu1'");
+    }
+
+    @Test
     void kafkaCredentialsComeFromTheEnvironment() {
         Map<String, String> props = JobConfig.kafkaPropertiesFromEnvironment(Map.of(
                 "OPTUNE_KAFKA_PROPERTY_SASL_JAAS_CONFIG", "secret", "OPTUNE_KAFKA_PROPERTY_SECURITY_PROTOCOL", "SASL_SSL", "PATH", "/bin"));

@@ -31,6 +31,8 @@ public final class Generator {
     private final TransformerLM model;
     private final int[] eosIds;
     private final int padId;
+    /** Values copied from the engine to Java so far (logits or drawn ids), for the transfer tests. */
+    private long hostValues;
 
     /**
      * @param eosIds every id that ends a response (a chat model's end-of-turn and end-of-text, for
@@ -105,7 +107,8 @@ public final class Generator {
             for (int i = 0; i < n; i++) {
                 promptLen[i] = rows.get(i).length;
             }
-            KvCache cache = new KvCache(model.config().layers());
+            // Preallocated for the prompt and every new token, written in place (no copy per step).
+            KvCache cache = new KvCache(model.config().layers(), pre.width() + maxNew);
             // With a trace or a small vocabulary the logits come to Java and are sampled there;
             // otherwise only the drawn ids leave the engine (a 50k vocabulary would cost a copy per token).
             boolean inJava = logitsTrace != null || vocab <= JAVA_SAMPLING_MAX_VOCAB;
@@ -116,8 +119,10 @@ public final class Generator {
                 NDArray h = model.hidden(pre.tokens(), pre.positions(), pre.bias(), cache);
                 if (inJava) {
                     logits = lastLogits(h).toFloatArray();
+                    hostValues += logits.length;
                 } else {
                     drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                    hostValues += drawn.length;
                 }
                 cache.attach(gen);
             }
@@ -159,8 +164,10 @@ public final class Generator {
                     NDArray h = model.hidden(tokens, positions, bias, cache);
                     if (inJava) {
                         logits = lastLogits(h).toFloatArray();
+                        hostValues += logits.length;
                     } else {
                         drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                        hostValues += drawn.length;
                     }
                     cache.attach(gen);
                 }
@@ -171,6 +178,11 @@ public final class Generator {
             result.add(new Completion(i / k, Arrays.copyOf(out[i], lengths[i]), Arrays.copyOf(logProbs[i], lengths[i]), done[i]));
         }
         return result;
+    }
+
+    /** Values this generator has copied from the engine to Java (logits rows or drawn ids). */
+    long hostValuesCopied() {
+        return hostValues;
     }
 
     /** (rows, vocab) logits of each row's last position. */

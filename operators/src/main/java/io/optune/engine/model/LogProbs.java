@@ -17,9 +17,22 @@ public final class LogProbs {
             TransformerLM model, NDManager m, List<int[]> prompts, List<int[]> responses) {
         Batches.Scoring s = Batches.scoring(m, prompts, responses, model.config().contextLength());
         NDArray hidden = model.hidden(s.inputs(), s.positions(), s.bias(), null);
+        NDArray targets = s.targets();
+        NDArray mask = s.responseMask();
+        // Positions before the shortest prompt's last token predict prompt tokens only (mask 0):
+        // the LM head, the largest matmul with a large vocabulary, skips them (same sums).
+        int first = Integer.MAX_VALUE;
+        for (int[] p : prompts) {
+            first = Math.min(first, p.length - 1);
+        }
+        if (first > 0) {
+            hidden = hidden.get(":, {}:, :", first);
+            targets = targets.get(":, {}:", first);
+            mask = mask.get(":, {}:", first);
+        }
         NDArray logp = model.logits(hidden).logSoftmax(-1);
-        NDArray picked = logp.gather(s.targets().expandDims(-1), -1).squeeze(-1);
-        return picked.mul(s.responseMask()).sum(new int[] {1});
+        NDArray picked = logp.gather(targets.expandDims(-1), -1).squeeze(-1);
+        return picked.mul(mask).sum(new int[] {1});
     }
 
     /** Same as {@link #sequenceLogProbs} but without building a graph; returns plain floats. */

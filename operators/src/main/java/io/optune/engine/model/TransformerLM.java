@@ -327,20 +327,9 @@ public final class TransformerLM implements AutoCloseable {
                 k = applyRope(k.transpose(0, 2, 1, 3), rope);
             }
             if (cache != null) {
-                if (cache.keys[i] != null) {
-                    NDArray oldK = cache.keys[i];
-                    NDArray oldV = cache.values[i];
-                    k = oldK.concat(k, 2);
-                    v = oldV.concat(v, 2);
-                    // The grown arrays belong to this step until the caller moves the cache; so do
-                    // all views derived from them below (otherwise they would leak per step).
-                    k.attach(m);
-                    v.attach(m);
-                    oldK.close(); // concat copied them
-                    oldV.close();
-                }
-                cache.keys[i] = k;
-                cache.values[i] = v;
+                NDArray[] kv = cache.append(i, k, v, m);
+                k = kv[0];
+                v = kv[1];
             }
             NDArray kk = repeatKv(k);
             NDArray vv = repeatKv(v);
@@ -360,6 +349,9 @@ public final class TransformerLM implements AutoCloseable {
                 f = gate.mul(Activation.sigmoid(gate)).mul(up); // SwiGLU: silu(gate) * up
                 x = x.add(linear(f, l + "mlp.down_proj"));
             }
+        }
+        if (cache != null) {
+            cache.advance(t);
         }
         return gpt2 ? layerNorm(x, prefix + "ln_f") : rmsNorm(x, params.get(prefix + "norm.weight"), s);
     }

@@ -2,12 +2,14 @@ package io.optune.engine.train;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.training.GradientCollector;
 import io.optune.engine.model.TransformerLM;
 
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -22,14 +24,14 @@ public final class AdamW implements AutoCloseable {
     private final NDManager manager;
     private final Map<String, NDArray> m = new LinkedHashMap<>();
     private final Map<String, NDArray> v = new LinkedHashMap<>();
-    private final List<String> decayed;
+    private final java.util.Set<String> decayed;
     private long step;
 
     public AdamW(TransformerLM model, AdamWConfig config) {
         this.model = model;
         this.config = config;
         this.manager = model.manager().newSubManager();
-        this.decayed = model.decayedParameters();
+        this.decayed = new java.util.HashSet<>(model.decayedParameters());
         model.parameters().forEach((k, p) -> {
             m.put(k, manager.zeros(p.getShape()));
             v.put(k, manager.zeros(p.getShape()));
@@ -131,17 +133,21 @@ public final class AdamW implements AutoCloseable {
         return new Step(lossValue, norm, false);
     }
 
-    /** Global L2 norm of all gradients (may be NaN or infinite). */
+    /**
+     * Global L2 norm of all gradients (may be NaN or infinite). One host sync for the whole model:
+     * the per-parameter norms are stacked on the engine and reduced there.
+     */
     public double gradientNorm() {
-        double sq = 0;
         try (NDManager tmp = manager.newSubManager()) {
+            NDList norms = new NDList(model.parameters().size());
             for (NDArray p : model.parameters().values()) {
                 NDArray g = p.getGradient(); // a new handle per call: attach it so it is freed
                 g.attach(tmp);
-                sq += g.square().sum().getFloat();
+                norms.add(g.norm());
             }
+            NDArray all = NDArrays.stack(norms);
+            return all.toType(DataType.FLOAT64, false).square().sum().sqrt().getDouble();
         }
-        return Math.sqrt(sq);
     }
 
     /**
@@ -158,31 +164,39 @@ public final class AdamW implements AutoCloseable {
         float b2 = config.beta2();
         float bc1 = (float) (1 - Math.pow(b1, step));
         float bc2 = (float) (1 - Math.pow(b2, step));
+        // PyTorch's AdamW in fewer passes over each parameter (12-13, was 17-19): the clip factor is
+        // folded into the moment updates and the bias corrections into the step size and epsilon
+        // (m/bc1 / (sqrt(v/bc2) + eps) = sqrt(bc2)/bc1 * m / (sqrt(v) + eps sqrt(bc2))), and decay is
+        // p *= 1 - lr * wd before the step, as torch.optim.AdamW does it.
+        float c1 = (1 - b1) * clip;
+        float c2 = (1 - b2) * clip * clip;
+        float sqrtBc2 = (float) Math.sqrt(bc2);
+        float stepSize = lr * sqrtBc2 / bc1;
+        float eps = config.epsilon() * sqrtBc2;
+        float decayFactor = 1 - lr * config.weightDecay();
         try (NDManager tmp = manager.newSubManager()) {
             for (Map.Entry<String, NDArray> e : model.parameters().entrySet()) {
                 String name = e.getKey();
                 NDArray p = e.getValue();
                 NDArray g = p.getGradient();
                 g.attach(tmp);
-                if (clip != 1f) {
-                    g.muli(clip);
-                }
                 NDArray mi = m.get(name);
                 NDArray vi = v.get(name);
-                mi.muli(b1).addi(g.mul(1 - b1));
-                vi.muli(b2).addi(g.square().muli(1 - b2));
-                NDArray scaled = vi.div(bc2);
-                scaled.attach(tmp);
-                NDArray denom = scaled.sqrt().addi(config.epsilon());
-                NDArray update = mi.div(bc1);
+                NDArray gm = g.mul(c1);
+                gm.attach(tmp);
+                mi.muli(b1).addi(gm);
+                NDArray g2 = g.square();
+                g2.attach(tmp);
+                vi.muli(b2).addi(g2.muli(c2));
+                NDArray denom = vi.sqrt();
+                denom.attach(tmp);
+                denom.addi(eps);
+                NDArray update = mi.div(denom);
                 update.attach(tmp);
-                update.divi(denom);
                 if (config.weightDecay() > 0 && decayed.contains(name)) {
-                    NDArray decay = p.mul(config.weightDecay());
-                    decay.attach(tmp);
-                    update.addi(decay);
+                    p.muli(decayFactor);
                 }
-                p.subi(update.muli(lr));
+                p.subi(update.muli(stepSize));
             }
         }
     }

@@ -70,6 +70,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private final int maxBatch;
     private final long maxDelayMs;
     private final long seed;
+    /** Where the policy copy lives and samples ({@link io.optune.engine.EngineDevice}); cpu unless set. */
+    private String device = "cpu";
 
     private transient NDManager manager;
     private transient TransformerLM policy;
@@ -113,6 +115,12 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         this.seed = seed;
     }
 
+    /** Runs this generator on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
+    public GenerateOperator onDevice(String device) {
+        this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
     @Override
     public void initializeState(StateInitializationContext context) throws Exception {
         super.initializeState(context);
@@ -146,7 +154,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         getRuntimeContext().addAccumulator(ACC_TOKENS, tokensTotal = new LongCounter());
         getRuntimeContext().addAccumulator(ACC_VERSIONS_LOADED, versionsLoaded = new LongCounter());
         group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
-        manager = NDManager.newBaseManager();
+        manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         version = -1;
         timerAt = -1;
         WeightLog.Verified newest = weightLog.newestVerified(this::refused);

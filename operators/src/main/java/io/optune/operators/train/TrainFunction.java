@@ -71,6 +71,9 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     /** Set by {@link TrainOperator}: anywhere else the trainer would not be checkpointed. */
     private boolean hosted;
 
+    /** Where the policy, reference and optimizer live ({@link io.optune.engine.EngineDevice}); cpu unless set. */
+    private String device = "cpu";
+
     private transient ListState<byte[]> legacyTrainerState;
     private transient ListState<Long> versionState;
     private transient byte[] restoredTrainer;
@@ -122,6 +125,12 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         this.seed = seed;
     }
 
+    /** Trains on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
+    public TrainFunction onDevice(String device) {
+        this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
         legacyTrainerState = context.getOperatorStateStore().getListState(
@@ -146,7 +155,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     /** Called by {@link TrainOperator} on restore, before {@link #open}: reads the streamed trainer. */
     void restoreTrainer(InputStream in) throws IOException {
         if (manager == null) {
-            manager = NDManager.newBaseManager();
+            manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         }
         if (trainer != null) {
             trainer.close();
@@ -169,7 +178,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
             throw new IllegalStateException("TrainFunction must run inside a TrainOperator, which checkpoints the trainer");
         }
         if (manager == null) {
-            manager = NDManager.newBaseManager();
+            manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         }
         PolicyUpdate latest = weightLog.requireLatest();
         // Never start from a version that fails its checks, not even our own (the store may be shared).
