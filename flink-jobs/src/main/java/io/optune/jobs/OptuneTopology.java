@@ -4,7 +4,7 @@ import java.util.List;
 
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.reward.GoldRewardModel;
-import io.optune.engine.tokenizer.CharTokenizer;
+import io.optune.operators.weights.WeightLogTokenizer;
 import io.optune.engine.train.AdamWConfig;
 import io.optune.engine.train.DpoConfig;
 import io.optune.operators.batch.BatchFunction;
@@ -25,7 +25,9 @@ import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.score.RewardModelFactory;
 import io.optune.operators.score.ScoreFunction;
 import io.optune.operators.select.SelectFunction;
+import io.optune.operators.train.ReferenceSource;
 import io.optune.operators.train.TrainFunction;
+import io.optune.connectors.checkpoint.FlinkCheckpointFiles;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -55,7 +57,7 @@ public final class OptuneTopology {
 
         // 1. ingest: parse and validate; bad records to dead letters
         SingleOutputStreamOperator<Prompt> prompts = io.prompts()
-                .process(new IngestFunction(new CharTokenizer(), maxPromptTokens), TypeInformation.of(Prompt.class))
+                .process(new IngestFunction(new WeightLogTokenizer(io.weightLog()), maxPromptTokens), TypeInformation.of(Prompt.class))
                 .name("ingest").uid(Uids.INGEST);
 
         // 2. select: per-prompt response memory (keyed state), OPTune's rho rule
@@ -118,7 +120,9 @@ public final class OptuneTopology {
         int heldOut = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN ? conf.get(OptuneOptions.HELD_OUT_SIZE) : 0;
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
                 .process(new TrainFunction(io.weightLog(), dpo, conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens,
-                        heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed), TypeInformation.of(PolicyUpdate.class))
+                        heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
+                                .withWeightsDtype(conf.get(OptuneOptions.WEIGHTS_DTYPE).stored())
+                                .withReference(referenceSource(conf)), TypeInformation.of(PolicyUpdate.class))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
         if (io.policyUpdateSink() != null) {
@@ -158,5 +162,11 @@ public final class OptuneTopology {
             default:
                 throw new IllegalArgumentException("unsupported reward model " + conf.get(OptuneOptions.REWARD_MODEL));
         }
+    }
+
+    /** {@code optune.reference.checkpoint} as the trainer's reference source, or null (the starting policy). */
+    static ReferenceSource referenceSource(ReadableConfig conf) {
+        String dir = conf.getOptional(OptuneOptions.REFERENCE_CHECKPOINT).orElse(null);
+        return dir == null ? null : () -> FlinkCheckpointFiles.of(dir);
     }
 }
