@@ -114,6 +114,16 @@ public final class OptuneOptions {
                             + "AT_LEAST_ONCE or NONE.");
 
     // ---- model ----
+    public static final ConfigOption<String> POLICY_CHECKPOINT = ConfigOptions.key("optune.policy.checkpoint")
+            .stringType().noDefaultValue()
+            .withDescription("Hugging Face checkpoint directory on any Flink file system (file://, s3://, hdfs://): "
+                    + "config.json, model.safetensors (or a sharded index), tokenizer.json and its config files. "
+                    + "When the weight log is empty it becomes policy version 0 (and the frozen reference unless "
+                    + "optune.reference.checkpoint is set). Unset: the built-in task's SFT policy.");
+    public static final ConfigOption<String> REFERENCE_CHECKPOINT = ConfigOptions.key("optune.reference.checkpoint")
+            .stringType().noDefaultValue()
+            .withDescription("Hugging Face checkpoint directory of the frozen DPO reference (same shape as the policy), "
+                    + "loaded when the trainer starts without checkpointed state. Unset: the policy it starts from.");
     public static final ConfigOption<Integer> MAX_PROMPT_TOKENS = ConfigOptions.key("optune.model.max-prompt-tokens")
             .intType().defaultValue(24)
             .withDescription("Longest accepted prompt in tokens (BOS included); longer prompts are dead-lettered at ingest.");
@@ -222,9 +232,30 @@ public final class OptuneOptions {
     public static final ConfigOption<String> WEIGHTS_PATH = ConfigOptions.key("optune.weights.path")
             .stringType().noDefaultValue()
             .withDescription("Weight log base path on a Flink file system (file://, s3://, hdfs://). Embedded default: <run-dir>/weights.");
+    /** Element type of published {@code model.safetensors} files. */
+    public enum WeightsDtype {
+        FLOAT32, FLOAT16, BFLOAT16;
+
+        public io.optune.engine.checkpoint.SafeTensorsStream.Dtype stored() {
+            switch (this) {
+                case FLOAT16:
+                    return io.optune.engine.checkpoint.SafeTensorsStream.Dtype.F16;
+                case BFLOAT16:
+                    return io.optune.engine.checkpoint.SafeTensorsStream.Dtype.BF16;
+                default:
+                    return io.optune.engine.checkpoint.SafeTensorsStream.Dtype.F32;
+            }
+        }
+    }
+
+    public static final ConfigOption<WeightsDtype> WEIGHTS_DTYPE = ConfigOptions.key("optune.weights.dtype")
+            .enumType(WeightsDtype.class).defaultValue(WeightsDtype.FLOAT32)
+            .withDescription("dtype of each published version's model.safetensors: FLOAT32 (exact), FLOAT16 or BFLOAT16 "
+                    + "(half the size; generators and the trainer widen them to float32 on load, so training continues "
+                    + "in float32 and only readers of the published files see the rounding).");
     public static final ConfigOption<Integer> WEIGHTS_RETAIN = ConfigOptions.key("optune.weights.retain-versions")
             .intType().defaultValue(0)
-            .withDescription("Keep only the newest N snapshots in the weight log (0 keeps all).");
+            .withDescription("Keep only the newest N version directories in the weight log (0 keeps all; announcements stay).");
     public static final ConfigOption<Boolean> SIGNING_ENABLED = ConfigOptions.key("optune.weights.signing.enabled")
             .booleanType().defaultValue(true)
             .withDescription("Sign every published policy version (Ed25519) and refuse to load versions without a valid "

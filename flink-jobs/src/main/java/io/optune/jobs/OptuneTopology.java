@@ -4,7 +4,7 @@ import java.util.List;
 
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.reward.GoldRewardModel;
-import io.optune.engine.tokenizer.CharTokenizer;
+import io.optune.operators.weights.WeightLogTokenizer;
 import io.optune.engine.train.AdamWConfig;
 import io.optune.engine.train.DpoConfig;
 import io.optune.operators.batch.BatchFunction;
@@ -25,8 +25,10 @@ import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.score.RewardModelFactory;
 import io.optune.operators.score.ScoreFunction;
 import io.optune.operators.select.SelectFunction;
+import io.optune.operators.train.ReferenceSource;
 import io.optune.operators.train.TrainFunction;
 import io.optune.operators.train.TrainOperator;
+import io.optune.connectors.checkpoint.FlinkCheckpointFiles;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ReadableConfig;
 import org.apache.flink.streaming.api.datastream.DataStream;
@@ -56,7 +58,7 @@ public final class OptuneTopology {
 
         // 1. ingest: parse and validate; bad records to dead letters
         SingleOutputStreamOperator<Prompt> prompts = io.prompts()
-                .process(new IngestFunction(new CharTokenizer(), maxPromptTokens), TypeInformation.of(Prompt.class))
+                .process(new IngestFunction(new WeightLogTokenizer(io.weightLog()), maxPromptTokens), TypeInformation.of(Prompt.class))
                 .name("ingest").uid(Uids.INGEST);
 
         // 2. select: per-prompt response memory (keyed state), OPTune's rho rule
@@ -121,7 +123,9 @@ public final class OptuneTopology {
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
                 .transform("train", TypeInformation.of(PolicyUpdate.class), new TrainOperator(new TrainFunction(io.weightLog(), dpo,
                         conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
-                        .onDevice(device(conf, OptuneOptions.TRAIN_DEVICE))))
+                        .onDevice(device(conf, OptuneOptions.TRAIN_DEVICE))
+                        .withWeightsDtype(conf.get(OptuneOptions.WEIGHTS_DTYPE).stored())
+                        .withReference(referenceSource(conf))))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
         if (io.policyUpdateSink() != null) {
@@ -166,5 +170,11 @@ public final class OptuneTopology {
             default:
                 throw new IllegalArgumentException("unsupported reward model " + conf.get(OptuneOptions.REWARD_MODEL));
         }
+    }
+
+    /** {@code optune.reference.checkpoint} as the trainer's reference source, or null (the starting policy). */
+    static ReferenceSource referenceSource(ReadableConfig conf) {
+        String dir = conf.getOptional(OptuneOptions.REFERENCE_CHECKPOINT).orElse(null);
+        return dir == null ? null : () -> FlinkCheckpointFiles.of(dir);
     }
 }

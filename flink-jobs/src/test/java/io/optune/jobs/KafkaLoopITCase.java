@@ -8,7 +8,8 @@ import io.optune.engine.Rng;
 import io.optune.engine.generate.Completion;
 import io.optune.engine.generate.Generator;
 import io.optune.engine.generate.SamplingConfig;
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.checkpoint.PolicyDirectory;
+import io.optune.operators.weights.VerifiedVersion;
 import io.optune.engine.task.PromptFeed;
 import io.optune.engine.task.TaskPrompt;
 import io.optune.operators.records.PolicyUpdate;
@@ -73,8 +74,8 @@ class KafkaLoopITCase {
 
             PolicyUpdate newest = seen.get(seen.size() - 1);
             FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(s.weightLog()).build();
-            try (NDManager m = NDManager.newBaseManager()) {
-                PolicySnapshot.Loaded loaded = PolicySnapshot.load(log.read(newest.location()), m, newest.sha256(), null);
+            try (NDManager m = NDManager.newBaseManager(); VerifiedVersion files = log.readVerified(newest)) {
+                PolicyDirectory.Loaded loaded = PolicyDirectory.load(files.dir(), m);
                 PromptEncoder encoder = new PromptEncoder(loaded.tokenizer(), 24);
                 List<Completion> out = new Generator(loaded.model(), loaded.tokenizer())
                         .generate(m, List.of(encoder.encodePrompt("rev abc=")), SamplingConfig.greedy(8), new Rng(1));

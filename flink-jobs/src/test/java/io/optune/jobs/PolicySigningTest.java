@@ -3,6 +3,7 @@ package io.optune.jobs;
 import io.optune.connectors.weights.FileSystemWeightLog;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.weights.SigningKeys;
+import io.optune.operators.weights.VerifiedVersion;
 import org.apache.flink.configuration.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,6 +26,18 @@ class PolicySigningTest {
         return new PolicyUpdate(v, v, null, null, 1L, 0, 0, 0, 0, 0, Double.NaN);
     }
 
+    private static io.optune.operators.weights.VersionWriter files(int weights) {
+        return d -> {
+            try (var out = d.create("model.safetensors")) {
+                out.write(weights);
+            }
+            try (var out = d.create("config.json")) {
+                out.write('{');
+                out.write('}');
+            }
+        };
+    }
+
     private String verify(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         int rc = VerifyVersion.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(out, true, StandardCharsets.UTF_8));
@@ -40,18 +53,27 @@ class PolicySigningTest {
         log.initialize();
         assertThat(log.verifiesSignatures()).isTrue();
         String firstKey = Files.readString(keys.resolve(SigningKeys.PUBLIC_FILE));
-        log.publish(update(0), new byte[] {1});
-        log.publish(update(1), new byte[] {2});
+        log.publish(update(0), files(1));
+        log.publish(update(1), files(2));
         // A resumed run reuses its key: versions signed before stay valid.
         FileSystemWeightLog resumed = PolicySigning.weightLog(conf, Map.of("optune.train.beta", "0.1"), weights, keys);
         assertThat(Files.readString(keys.resolve(SigningKeys.PUBLIC_FILE))).isEqualTo(firstKey);
-        assertThat(resumed.readVerified(resumed.latest().orElseThrow())).containsExactly(2);
+        try (VerifiedVersion v = resumed.readVerified(resumed.latest().orElseThrow())) {
+            assertThat(Files.readAllBytes(v.dir().resolve("model.safetensors"))).containsExactly(2);
+        }
 
         String pub = keys.resolve(SigningKeys.PUBLIC_FILE).toString();
         assertThat(verify(dir.resolve("weights").toString(), pub)).startsWith("0 policy version 1: OK, signed by key");
         assertThat(verify(dir.resolve("weights").toString(), pub, "0")).startsWith("0 policy version 0: OK").contains("parent -1");
-        Files.write(dir.resolve("weights").resolve("snapshots").resolve(String.format("policy-v%012d.safetensors", 1)), new byte[] {9});
-        assertThat(verify(dir.resolve("weights").toString(), pub, "1")).startsWith("1 REFUSED: policy version 1");
+        assertThat(verify(dir.resolve("weights").toString(), pub, "1")).contains("2 files checked");
+        Path v1 = dir.resolve("weights").resolve("versions").resolve(String.format("v%012d", 1));
+        // Any file of the directory, not just the manifest, is covered.
+        Files.write(v1.resolve("config.json"), new byte[] {9});
+        assertThat(verify(dir.resolve("weights").toString(), pub, "1")).startsWith("1 REFUSED: policy version 1: config.json has SHA-256");
+        Files.delete(v1.resolve("config.json"));
+        assertThat(verify(dir.resolve("weights").toString(), pub, "1")).startsWith("1 REFUSED: missing file");
+        Files.write(v1.resolve("optune.json"), new byte[] {9});
+        assertThat(verify(dir.resolve("weights").toString(), pub, "1")).startsWith("1 REFUSED: policy version 1: manifest SHA-256");
         assertThat(verify(dir.resolve("weights").toString())).startsWith("2 ");
     }
 

@@ -2,7 +2,8 @@ package io.optune.jobs;
 
 import ai.djl.ndarray.NDManager;
 import io.optune.connectors.weights.FileSystemWeightLog;
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.checkpoint.PolicyDirectory;
+import io.optune.operators.weights.VerifiedVersion;
 import io.optune.operators.records.PolicyUpdate;
 
 import java.nio.file.Files;
@@ -44,14 +45,16 @@ final class WeightLogs {
         return t;
     }
 
-    /** Versions are 0..n without gaps or repeats, and every one loads and verifies against its checksum. */
+    /** Versions are 0..n without gaps or repeats, and every one verifies against its manifest and loads as a Hugging Face checkpoint. */
     static void assertGapFreeAndLoadable(List<PolicyUpdate> versions, String weightLog) throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weightLog).build();
         try (NDManager m = NDManager.newBaseManager()) {
             for (int i = 0; i < versions.size(); i++) {
                 PolicyUpdate v = versions.get(i);
                 assertThat(v.version()).isEqualTo(i);
-                PolicySnapshot.load(log.read(v.location()), m, v.sha256(), null).model().close();
+                try (VerifiedVersion files = log.readVerified(v)) {
+                    PolicyDirectory.load(files.dir(), m).model().close();
+                }
             }
         }
     }

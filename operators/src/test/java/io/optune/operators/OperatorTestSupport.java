@@ -3,10 +3,11 @@ package io.optune.operators;
 import ai.djl.ndarray.NDManager;
 import io.optune.engine.EngineTestSupport;
 import io.optune.engine.model.TransformerLM;
-import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.engine.loop.PairBuilder;
 import io.optune.engine.loop.Response;
 import io.optune.operators.records.Generation;
+import io.optune.engine.checkpoint.PolicyDirectory;
+import io.optune.engine.checkpoint.SafeTensorsStream;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.SampledResponse;
 import io.optune.operators.records.StoredPair;
@@ -28,8 +29,9 @@ public final class OperatorTestSupport {
 
     public static PolicyUpdate publish(InMemoryWeightLog log, long version, long seed) throws Exception {
         try (NDManager m = NDManager.newBaseManager(); TransformerLM model = EngineTestSupport.smallModel(m, seed)) {
-            byte[] bytes = PolicySnapshot.encode(model, EngineTestSupport.TOKENIZER, version, version * 10);
-            return log.publish(new PolicyUpdate(version, version * 10, null, null, System.currentTimeMillis(), 0, 0, 0, 0, 0, Double.NaN), bytes);
+            return log.publish(new PolicyUpdate(version, version * 10, null, null, System.currentTimeMillis(), 0, 0, 0, 0, 0, Double.NaN),
+                    dir -> PolicyDirectory.write(model, EngineTestSupport.TOKENIZER,
+                            PolicyDirectory.TokenizerFiles.of(EngineTestSupport.TOKENIZER), SafeTensorsStream.Dtype.F32, dir));
         }
     }
 

@@ -6,7 +6,11 @@ import io.optune.engine.snapshot.Hashing;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.weights.PolicySigner;
 import io.optune.operators.weights.PolicyVerifier;
+import io.optune.operators.weights.VersionManifest;
 import io.optune.operators.weights.VersionStatement;
+import io.optune.operators.weights.VersionWriter;
+import io.optune.connectors.checkpoint.FlinkCheckpointFiles;
+import io.optune.engine.checkpoint.CheckpointFiles;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
@@ -14,7 +18,14 @@ import org.apache.flink.core.fs.FileStatus;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
 
-import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.TreeMap;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -27,25 +38,30 @@ import java.util.UUID;
  * filesystem plugins). Layout under the base path:
  *
  * <pre>
- *   snapshots/policy-v000000000007.safetensors   the snapshot (PolicySnapshot format)
- *   announcements/v000000000007.json             its PolicyUpdate, written once the snapshot is in place
- *   signatures/v000000000007.json                the publisher's Ed25519 signature of version 7 (when signing is on)
- *   manifest.json                                 every announced version (version, step, location, sha256), newest last
+ *   versions/v000000000007/                  version 7, a Hugging Face checkpoint directory: config.json,
+ *                                            model.safetensors, generation_config.json, tokenizer files, and
+ *                                            optune.json (its manifest: step, parent, metrics, SHA-256 of every file)
+ *   announcements/v000000000007.json         its PolicyUpdate (location: the directory; sha256: optune.json's),
+ *                                            written once the directory is in place
+ *   signatures/v000000000007.json            the publisher's Ed25519 signature of version 7 (when signing is on)
+ *   manifest.json                            every announced version (version, step, location, sha256), newest last
  * </pre>
  *
  * With a {@link PolicySigner}, every version is signed before it is announced; with a
  * {@link PolicyVerifier}, {@link #readVerified} refuses unsigned or wrongly signed versions, so write
  * access to the store alone does not let anyone publish a policy that generators load.
  *
- * Both files are written under a temporary name in the hidden {@code .staging/} folder and renamed
- * into place, so readers (and Flink's file source) never see a partial or temporary file; the
- * announcement is the commit point. Use {@link #builder()}.
+ * A version directory, the signature and the announcement are each written under a temporary name
+ * in the hidden {@code .staging/} folder and renamed into place, so readers (and Flink's file source)
+ * never see a partial or temporary file; the announcement is the commit point. (On object stores
+ * without atomic directory renames the announcement still commits: readers only follow
+ * announcements, and check every file against the manifest.) Use {@link #builder()}.
  */
 public final class FileSystemWeightLog implements WeightLog {
     private static final long serialVersionUID = 1L;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FileSystemWeightLog.class);
 
-    public static final String SNAPSHOTS = "snapshots";
+    public static final String VERSIONS = "versions";
     public static final String ANNOUNCEMENTS = "announcements";
     public static final String SIGNATURES = "signatures";
     public static final String MANIFEST = "manifest.json";
@@ -83,7 +99,7 @@ public final class FileSystemWeightLog implements WeightLog {
             return this;
         }
 
-        /** Keep only the newest N snapshots (0, the default, keeps all). */
+        /** Keep only the newest N version directories (0, the default, keeps all); announcements stay. */
         public Builder optRetainVersions(int n) {
             this.retainVersions = n;
             return this;
@@ -125,7 +141,7 @@ public final class FileSystemWeightLog implements WeightLog {
         Path base = new Path(basePath);
         FileSystem fs = base.getFileSystem();
         try {
-            fs.mkdirs(new Path(base, SNAPSHOTS));
+            fs.mkdirs(new Path(base, VERSIONS));
             fs.mkdirs(new Path(base, ANNOUNCEMENTS));
             fs.mkdirs(new Path(base, SIGNATURES));
             Path probe = new Path(base, "." + UUID.randomUUID() + ".probe");
@@ -139,25 +155,42 @@ public final class FileSystemWeightLog implements WeightLog {
     }
 
     @Override
-    public PolicyUpdate publish(PolicyUpdate update, byte[] snapshot) throws IOException {
+    public PolicyUpdate publish(PolicyUpdate update, VersionWriter files) throws IOException {
         Path base = new Path(basePath);
         FileSystem fs = base.getFileSystem();
         String name = String.format("v%012d", update.version());
-        Path snapshotPath = new Path(new Path(base, SNAPSHOTS), "policy-" + name + ".safetensors");
+        Path versionDir = versionDir(update.version());
         Path announcementPath = new Path(new Path(base, ANNOUNCEMENTS), name + ".json");
         if (fs.exists(announcementPath)) {
             throw new IOException("policy version " + update.version() + " is already published at " + announcementPath);
         }
-        if (fs.exists(snapshotPath)) {
-            // A crash between snapshot and announcement left an uncommitted snapshot of this version:
-            // replace it (renaming onto an existing file fails on HDFS and object stores).
-            fs.delete(snapshotPath, false);
-        }
-        String sha = Hashing.sha256(snapshot);
         // The parent is the newest version below this one (a forged higher number in the store must not hide it).
-        long parent = signer == null ? -1
-                : versions().stream().mapToLong(PolicyUpdate::version).filter(v -> v < update.version()).max().orElse(-1L);
-        writeAtomically(fs, snapshotPath, snapshot);
+        long parent = versions().stream().mapToLong(PolicyUpdate::version).filter(v -> v < update.version()).max().orElse(-1L);
+        Path staging = new Path(new Path(base, STAGING), "." + name + "." + UUID.randomUUID() + ".tmp");
+        fs.mkdirs(staging);
+        byte[] manifest;
+        try {
+            HashingFiles hashing = new HashingFiles(new FlinkCheckpointFiles(staging));
+            files.write(hashing);
+            manifest = VersionManifest.of(update, parent, hashing.hashes()).bytes();
+            try (FSDataOutputStream out = fs.create(new Path(staging, VersionManifest.FILE), FileSystem.WriteMode.NO_OVERWRITE)) {
+                out.write(manifest);
+                out.sync();
+            }
+            if (fs.exists(versionDir)) {
+                // A crash between the rename and the announcement left an uncommitted directory of this
+                // version: replace it (renaming onto an existing directory fails).
+                fs.delete(versionDir, true);
+            }
+            fs.mkdirs(new Path(base, VERSIONS));
+            if (!fs.rename(staging, versionDir)) {
+                throw new IOException("could not move " + staging + " to " + versionDir);
+            }
+        } catch (IOException | RuntimeException e) {
+            fs.delete(staging, true);
+            throw e;
+        }
+        String sha = Hashing.sha256(manifest);
         if (signer != null) {
             // Before the announcement (the commit point), so no reader ever sees an announced, unsigned version.
             Path signaturePath = signaturePath(update.version());
@@ -168,7 +201,7 @@ public final class FileSystemWeightLog implements WeightLog {
                     signer.sign(new VersionStatement(update.version(), parent, sha, signer.configSha256())));
         }
         FaultInjection.check(FaultInjection.Point.PUBLISH);
-        PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), snapshotPath.toUri().toString(),
+        PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), versionDir.toUri().toString(),
                 sha, update.publishedAt(), update.loss(), update.margin(), update.logRatioMean(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
@@ -183,10 +216,70 @@ public final class FileSystemWeightLog implements WeightLog {
                 prune(fs);
             } catch (IOException e) {
                 // The version is committed; a failed clean-up must not look like a failed publish.
-                LOG.warn("Could not prune old snapshots in {}: {}", basePath, e.getMessage());
+                LOG.warn("Could not prune old versions in {}: {}", basePath, e.getMessage());
             }
         }
         return announced;
+    }
+
+    /** The directory of a version: {@code versions/v000000000042}. */
+    public Path versionDir(long version) {
+        return new Path(new Path(basePath, VERSIONS), String.format("v%012d", version));
+    }
+
+    /** Records the SHA-256 of every file a {@link VersionWriter} creates, as it is written. */
+    private static final class HashingFiles implements CheckpointFiles {
+        private final CheckpointFiles target;
+        private final Map<String, String> hashes = new TreeMap<>();
+
+        HashingFiles(CheckpointFiles target) {
+            this.target = target;
+        }
+
+        Map<String, String> hashes() {
+            return hashes;
+        }
+
+        @Override
+        public OutputStream create(String name) throws IOException {
+            if (name.equals(VersionManifest.FILE)) {
+                throw new IllegalArgumentException(VersionManifest.FILE + " is written by the weight log");
+            }
+            MessageDigest md;
+            try {
+                md = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException(e);
+            }
+            hashes.remove(name);
+            return new DigestOutputStream(target.create(name), md) {
+                private boolean closed;
+
+                @Override
+                public void close() throws IOException {
+                    super.close();
+                    if (!closed) {
+                        closed = true;
+                        hashes.put(name, HexFormat.of().formatHex(md.digest()));
+                    }
+                }
+            };
+        }
+
+        @Override
+        public InputStream open(String name) throws IOException {
+            return target.open(name);
+        }
+
+        @Override
+        public boolean exists(String name) throws IOException {
+            return target.exists(name);
+        }
+
+        @Override
+        public String describe() {
+            return target.describe();
+        }
     }
 
     /**
@@ -229,7 +322,12 @@ public final class FileSystemWeightLog implements WeightLog {
     private void prune(FileSystem fs) throws IOException {
         List<PolicyUpdate> all = versions();
         for (int i = 0; i < all.size() - retainVersions; i++) {
-            fs.delete(new Path(all.get(i).location()), false);
+            // Only the directory this log made for the version: an announcement pointing elsewhere
+            // (forged or hand-written) never makes the log delete what it did not create.
+            Path dir = versionDir(all.get(i).version());
+            if (new Path(all.get(i).location()).toUri().getPath().equals(dir.toUri().getPath())) {
+                fs.delete(dir, true);
+            }
             fs.delete(signaturePath(all.get(i).version()), false);
         }
     }
@@ -244,24 +342,28 @@ public final class FileSystemWeightLog implements WeightLog {
     }
 
     @Override
-    public byte[] readVerified(PolicyUpdate update) throws IOException {
+    public void verifyManifest(PolicyUpdate update, byte[] manifest) throws IOException {
         if (verifier == null) {
-            return WeightLog.super.readVerified(update);
+            WeightLog.super.verifyManifest(update, manifest);
+            return;
         }
-        byte[] snapshot = read(update.location());
         Path sig = signaturePath(update.version());
-        byte[] signature = sig.getFileSystem().exists(sig) ? read(sig.toUri().toString()) : null;
-        verifier.verify(update, snapshot, signature);
-        return snapshot;
+        byte[] signature = null;
+        if (sig.getFileSystem().exists(sig)) {
+            try (FSDataInputStream in = sig.getFileSystem().open(sig)) {
+                signature = in.readAllBytes();
+            }
+        }
+        verifier.verify(update, manifest, signature);
     }
 
     @Override
-    public byte[] read(String location) throws IOException {
-        Path p = new Path(location);
-        try (FSDataInputStream in = p.getFileSystem().open(p); ByteArrayOutputStream out = new ByteArrayOutputStream()) {
-            in.transferTo(out);
-            return out.toByteArray();
+    public InputStream open(String location, String name) throws IOException {
+        if (!VersionManifest.isPlainName(name) && !name.equals(VersionManifest.FILE)) {
+            throw new IllegalArgumentException("'" + name + "' is not a plain file name of a version directory");
         }
+        Path p = new Path(new Path(location), name);
+        return p.getFileSystem().open(p);
     }
 
     @Override
@@ -281,7 +383,9 @@ public final class FileSystemWeightLog implements WeightLog {
             if (n.startsWith(".") || !n.endsWith(".json")) {
                 continue;
             }
-            out.add(parse(new String(read(f.getPath().toUri().toString()), StandardCharsets.UTF_8)));
+            try (FSDataInputStream in = fs.open(f.getPath())) {
+                out.add(parse(new String(in.readAllBytes(), StandardCharsets.UTF_8)));
+            }
         }
         out.sort(Comparator.comparingLong(PolicyUpdate::version));
         return out;

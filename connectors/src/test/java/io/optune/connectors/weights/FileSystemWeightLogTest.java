@@ -2,6 +2,9 @@ package io.optune.connectors.weights;
 
 import io.optune.engine.snapshot.Hashing;
 import io.optune.operators.records.PolicyUpdate;
+import io.optune.operators.weights.VerifiedVersion;
+import io.optune.operators.weights.VersionManifest;
+import io.optune.operators.weights.VersionWriter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,24 +24,69 @@ class FileSystemWeightLogTest {
         return new PolicyUpdate(version, version * 10, null, null, 123L, 0.5, 1.0, 0.1, 0.8, 0.4, 0.7);
     }
 
+    /** A version of two files: {@code model.safetensors} holding {@code weights}, and a config. */
+    private static VersionWriter files(int... weights) {
+        byte[] b = bytes(weights);
+        return dir -> {
+            try (var out = dir.create("model.safetensors")) {
+                out.write(b);
+            }
+            try (var out = dir.create("config.json")) {
+                out.write("{}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            }
+        };
+    }
+
+    private static byte[] bytes(int... values) {
+        byte[] b = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            b[i] = (byte) values[i];
+        }
+        return b;
+    }
+
+    private static byte[] weights(FileSystemWeightLog log, PolicyUpdate u) throws IOException {
+        try (var in = log.open(u.location(), "model.safetensors")) {
+            return in.readAllBytes();
+        }
+    }
+
+    private static byte[] verifiedWeights(FileSystemWeightLog log, PolicyUpdate u) throws IOException {
+        try (VerifiedVersion v = log.readVerified(u)) {
+            return Files.readAllBytes(v.dir().resolve("model.safetensors"));
+        }
+    }
+
     @Test
     void publishesReadsAndListsVersionsInOrder() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
         log.initialize();
         assertThat(log.latest()).isEmpty();
         for (long v : new long[] {2, 0, 1}) {
-            PolicyUpdate a = log.publish(update(v), new byte[] {(byte) v, 9});
-            assertThat(a.sha256()).isEqualTo(Hashing.sha256(new byte[] {(byte) v, 9}));
-            assertThat(a.location()).endsWith(String.format("policy-v%012d.safetensors", v));
+            PolicyUpdate a = log.publish(update(v), files((int) v, 9));
+            Path versionDir = dir.resolve(FileSystemWeightLog.VERSIONS).resolve(String.format("v%012d", v));
+            assertThat(Path.of(java.net.URI.create(a.location()))).isEqualTo(versionDir);
+            // The announcement's hash is the manifest's, and the manifest holds every file's hash.
+            byte[] manifest = Files.readAllBytes(versionDir.resolve(VersionManifest.FILE));
+            assertThat(a.sha256()).isEqualTo(Hashing.sha256(manifest));
+            VersionManifest m = VersionManifest.parse(manifest, "test");
+            assertThat(m.files()).containsEntry("model.safetensors", Hashing.sha256(bytes((int) v, 9)))
+                    .containsEntry("config.json", Hashing.sha256("{}".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                    .hasSize(2);
+            assertThat(m.version()).isEqualTo(v);
+            assertThat(m.step()).isEqualTo(v * 10);
+            assertThat(m.metrics()).containsEntry("heldOutReward", 0.7).containsEntry("loss", 0.5);
         }
         assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 1L, 2L);
         PolicyUpdate latest = log.latest().orElseThrow();
         assertThat(latest.heldOutReward()).isEqualTo(0.7);
-        assertThat(log.read(latest.location())).containsExactly(2, 9);
-        // No temporary files are left behind, and nothing visible is hidden-named (unsigned: no signature files).
+        assertThat(weights(log, latest)).containsExactly(2, 9);
+        assertThat(verifiedWeights(log, latest)).containsExactly(2, 9);
+        // No temporary files are left behind, and nothing visible is hidden-named (unsigned: no signature files):
+        // 3 versions of 3 files, 3 announcements, the log's manifest.
         try (Stream<Path> files = Files.walk(dir)) {
             assertThat(files.filter(Files::isRegularFile).map(p -> p.getFileName().toString()))
-                    .noneMatch(n -> n.startsWith(".")).hasSize(7);
+                    .noneMatch(n -> n.startsWith(".")).hasSize(13);
         }
         // The manifest lists every version, oldest first, with its location and checksum.
         var manifest = io.optune.engine.Json.readMap(Files.readString(dir.resolve(FileSystemWeightLog.MANIFEST)));
@@ -69,7 +117,7 @@ class FileSystemWeightLogTest {
         });
         scanner.start();
         for (long v = 0; v < 200; v++) {
-            log.publish(update(v), new byte[] {(byte) v});
+            log.publish(update(v), files((int) v));
         }
         done.set(true);
         scanner.join();
@@ -81,36 +129,80 @@ class FileSystemWeightLogTest {
     void refusesToOverwriteAPublishedVersion() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
         log.initialize();
-        log.publish(update(1), new byte[] {1});
-        assertThatThrownBy(() -> log.publish(update(1), new byte[] {2})).isInstanceOf(IOException.class)
+        log.publish(update(1), files(1));
+        assertThatThrownBy(() -> log.publish(update(1), files(2))).isInstanceOf(IOException.class)
                 .hasMessageContaining("already published");
-        assertThat(log.read(log.latest().orElseThrow().location())).containsExactly(1);
+        assertThat(verifiedWeights(log, log.latest().orElseThrow())).containsExactly(1);
     }
 
     @Test
-    void anUnannouncedSnapshotLeftByACrashIsReplaced() throws Exception {
+    void anUnannouncedVersionDirectoryLeftByACrashIsReplaced() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
         log.initialize();
-        log.publish(update(1), new byte[] {1});
-        // A crash between snapshot and announcement of version 2 left this behind.
-        Path stale = dir.resolve(FileSystemWeightLog.SNAPSHOTS).resolve(String.format("policy-v%012d.safetensors", 2));
-        Files.write(stale, new byte[] {9, 9});
-        var announced = log.publish(update(2), new byte[] {2});
-        assertThat(log.read(announced.location())).containsExactly(2);
-        assertThat(announced.sha256()).isEqualTo(io.optune.engine.snapshot.Hashing.sha256(new byte[] {2}));
+        log.publish(update(1), files(1));
+        // A crash between the rename and the announcement of version 2 left this behind.
+        Path stale = dir.resolve(FileSystemWeightLog.VERSIONS).resolve(String.format("v%012d", 2));
+        Files.createDirectories(stale);
+        Files.write(stale.resolve("model.safetensors"), new byte[] {9, 9});
+        Files.write(stale.resolve("stale-extra.bin"), new byte[] {9});
+        var announced = log.publish(update(2), files(2));
+        assertThat(verifiedWeights(log, announced)).containsExactly(2);
+        assertThat(stale.resolve("stale-extra.bin")).doesNotExist();
     }
 
     @Test
-    void retainsOnlyTheNewestSnapshots() throws Exception {
+    void aWriterThatFailsLeavesNothingBehindAndAnnouncesNothing() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        assertThatThrownBy(() -> log.publish(update(0), d -> {
+            try (var out = d.create("model.safetensors")) {
+                out.write(1);
+            }
+            throw new IOException("disk full");
+        })).hasMessageContaining("disk full");
+        assertThat(log.versions()).isEmpty();
+        try (Stream<Path> files = Files.walk(dir)) {
+            assertThat(files.filter(Files::isRegularFile)).isEmpty();
+        }
+        assertThatThrownBy(() -> log.publish(update(0), d -> d.create(VersionManifest.FILE).close()))
+                .hasMessageContaining("written by the weight log");
+    }
+
+    @Test
+    void aVersionWithAnAlteredFileIsRefusedAndItsCopyRemoved() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        PolicyUpdate v = log.publish(update(0), files(1, 2, 3));
+        Path weights = Path.of(java.net.URI.create(v.location())).resolve("model.safetensors");
+        Files.write(weights, new byte[] {1, 2, 4});
+        long copiesBefore = tempCopies();
+        assertThatThrownBy(() -> log.readVerified(v)).isInstanceOf(io.optune.operators.weights.UntrustedVersionException.class)
+                .hasMessageContaining("model.safetensors has SHA-256").hasMessageContaining("altered or damaged");
+        Files.delete(weights);
+        assertThatThrownBy(() -> log.readVerified(v)).isInstanceOf(IOException.class);
+        assertThat(tempCopies()).isEqualTo(copiesBefore);
+    }
+
+    private static long tempCopies() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            return s.filter(p -> p.getFileName().toString().startsWith("optune-v0-")).count();
+        }
+    }
+
+    @Test
+    void retainsOnlyTheNewestVersionDirectories() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(2).build();
         log.initialize();
+        // A user's file beside the versions is never touched.
+        Files.writeString(dir.resolve(FileSystemWeightLog.VERSIONS).resolve("NOTES.txt"), "mine");
         for (long v = 0; v < 5; v++) {
-            log.publish(update(v), new byte[] {(byte) v});
+            log.publish(update(v), files((int) v));
         }
-        try (Stream<Path> files = Files.list(dir.resolve(FileSystemWeightLog.SNAPSHOTS))) {
+        try (Stream<Path> files = Files.list(dir.resolve(FileSystemWeightLog.VERSIONS))) {
             assertThat(files.map(p -> p.getFileName().toString()))
-                    .containsExactlyInAnyOrder("policy-v000000000003.safetensors", "policy-v000000000004.safetensors");
+                    .containsExactlyInAnyOrder("v000000000003", "v000000000004", "NOTES.txt");
         }
+        assertThat(log.versions()).hasSize(5); // announcements stay
     }
 
     @Test
@@ -133,15 +225,19 @@ class FileSystemWeightLogTest {
     }
 
     /** What someone with write access to the store, but without the key, can do: write files directly. */
-    private void forge(long version, byte[] snapshot, Path signatureFrom) throws Exception {
+    private void forge(long version, byte[] model, Path signatureFrom) throws Exception {
         Path weights = dir.resolve("weights");
         String name = String.format("v%012d", version);
-        Path snap = weights.resolve(FileSystemWeightLog.SNAPSHOTS).resolve("policy-" + name + ".safetensors");
-        Files.write(snap, snapshot);
+        Path versionDir = weights.resolve(FileSystemWeightLog.VERSIONS).resolve(name);
+        Files.createDirectories(versionDir);
+        Files.write(versionDir.resolve("model.safetensors"), model);
+        byte[] manifest = VersionManifest.of(update(version), -1,
+                java.util.Map.of("model.safetensors", Hashing.sha256(model))).bytes();
+        Files.write(versionDir.resolve(VersionManifest.FILE), manifest);
         if (signatureFrom != null) {
             Files.copy(signatureFrom, weights.resolve(FileSystemWeightLog.SIGNATURES).resolve(name + ".json"));
         }
-        PolicyUpdate u = new PolicyUpdate(version, 0, snap.toUri().toString(), Hashing.sha256(snapshot), 1L, 0, 0, 0, 0, 0, 0);
+        PolicyUpdate u = new PolicyUpdate(version, 0, versionDir.toUri().toString(), Hashing.sha256(manifest), 1L, 0, 0, 0, 0, 0, 0);
         Files.writeString(weights.resolve(FileSystemWeightLog.ANNOUNCEMENTS).resolve(name + ".json"), io.optune.engine.Json.write(u));
     }
 
@@ -149,10 +245,10 @@ class FileSystemWeightLogTest {
     void signedVersionsVerifyAndForgedOnesAreRefused() throws Exception {
         FileSystemWeightLog log = signedLog(dir.resolve("keys"));
         for (long v = 0; v < 3; v++) {
-            log.publish(update(v), new byte[] {(byte) v, 1});
+            log.publish(update(v), files((int) v, 1));
         }
         Path signatures = dir.resolve("weights").resolve(FileSystemWeightLog.SIGNATURES);
-        assertThat(log.readVerified(log.latest().orElseThrow())).containsExactly(2, 1);
+        assertThat(verifiedWeights(log, log.latest().orElseThrow())).containsExactly(2, 1);
         assertThat(Files.readString(signatures.resolve(String.format("v%012d.json", 2)))).contains("\\nparent=1\\n"); // JSON-escaped statement lines
 
         forge(3, new byte[] {6, 6}, null); // unsigned
@@ -165,8 +261,9 @@ class FileSystemWeightLogTest {
         }
         // A reader starting now skips all three and takes the newest genuine version.
         java.util.List<String> refused = new java.util.ArrayList<>();
-        var newest = log.newestVerified(e -> refused.add(e.getMessage()));
-        assertThat(newest.update().version()).isEqualTo(2);
+        try (var newest = log.newestVerified(e -> refused.add(e.getMessage()))) {
+            assertThat(newest.update().version()).isEqualTo(2);
+        }
         assertThat(refused).hasSize(3);
         assertThat(refused.get(0)).contains("signature of version 2");
         assertThat(refused.get(1)).contains("signature of version 1");
@@ -183,8 +280,8 @@ class FileSystemWeightLogTest {
     void anUnsignedLogStillChecksTheAnnouncedHash() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
         log.initialize();
-        PolicyUpdate v = log.publish(update(0), new byte[] {1});
-        Files.write(Path.of(java.net.URI.create(v.location())), new byte[] {2});
+        PolicyUpdate v = log.publish(update(0), files(1));
+        Files.write(Path.of(java.net.URI.create(v.location())).resolve(VersionManifest.FILE), new byte[] {2});
         assertThatThrownBy(() -> log.readVerified(v)).isInstanceOf(io.optune.operators.weights.UntrustedVersionException.class)
                 .hasMessageContaining("differs from the announced");
         assertThat(log.verifiesSignatures()).isFalse();

@@ -3,6 +3,8 @@ package io.optune.jobs.bench;
 import io.optune.connectors.weights.FileSystemWeightLog;
 import io.optune.jobs.PolicySigning;
 import io.optune.operators.weights.SigningKeys;
+import io.optune.operators.weights.VerifiedVersion;
+import io.optune.operators.weights.VersionWriter;
 import io.optune.engine.loop.LoopConfig;
 import io.optune.engine.loop.LoopReport;
 import io.optune.engine.loop.OfflineLoopMain;
@@ -124,7 +126,7 @@ public final class OptuneBenchmark {
                 FileSystemWeightLog sftLog = PolicySigning.weightLog(base, base.toMap(), sft.toUri().toString(), null);
                 sftLog.initialize();
                 PolicyUpdate v0 = InitialPolicy.ensure(base, sftLog, OptuneBenchmark::say);
-                byte[] v0Bytes = sftLog.read(v0.location());
+                VerifiedVersion v0Files = sftLog.readVerified(v0);
                 int rotate = (int) Math.floorMod(seed, setups.size());
                 for (int k = 0; k < setups.size(); k++) {
                     Setup setup = setups.get((k + rotate) % setups.size());
@@ -134,7 +136,7 @@ public final class OptuneBenchmark {
                     FileSystemWeightLog log = PolicySigning.weightLog(base, base.toMap(), weights.toUri().toString(), null);
                     log.initialize();
                     log.publish(new PolicyUpdate(0, 0, null, null, System.currentTimeMillis(), Double.NaN, Double.NaN, Double.NaN,
-                            Double.NaN, 0, v0.heldOutReward()), v0Bytes);
+                            Double.NaN, 0, v0.heldOutReward()), VersionWriter.copyOf(v0Files.dir()));
                     say(String.format("=== seed %d, %s (%d of %d) ===", seed, setup.name(), runs.size() + 1, seeds.length * setups.size()));
                     String[] extra = concat(setup.overrides(), "--optune.weights.path", weights.toUri().toString(),
                             "--optune.embedded.summary-path", runDir.resolve("summary.json").toString());
@@ -142,6 +144,7 @@ public final class OptuneBenchmark {
                     runs.add(new Run(setup.name(), seed, v0.heldOutReward(), s.versions(), s));
                     BenchmarkReport.writeCurves(out.resolve("curves.csv"), runs);
                 }
+                v0Files.close();
             }
             BenchmarkReport.write(out, runs, setups.stream().map(Setup::name).toList(), targetFraction, budget);
         }

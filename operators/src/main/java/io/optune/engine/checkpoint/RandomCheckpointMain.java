@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.optune.engine.Json;
 import io.optune.engine.model.ModelConfig;
 import io.optune.engine.model.TransformerLM;
+import io.optune.engine.tokenizer.CharTokenizer;
+import io.optune.engine.tokenizer.CharTokenizerFiles;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -26,8 +28,11 @@ import java.util.zip.GZIPInputStream;
  *   --shape gpt2-small|gpt2-mini|llama-small|qwen3-small   (required)
  *   --out DIR                 a new or empty directory (required; nothing is overwritten)
  *   --dtype f32|f16|bf16      stored dtype (default f32)
- *   --tokenizer DIR           copy tokenizer.json (or tokenizer.json.gz) and tokenizer_config.json
- *                             from DIR; the vocabulary size and EOS then come from it
+ *   --tokenizer DIR|char      copy tokenizer.json (or tokenizer.json.gz unpacked), tokenizer_config.json,
+ *                             special_tokens_map.json and chat_template.jinja from DIR (the vocabulary
+ *                             size and EOS then come from it), or write the built-in character
+ *                             tokenizer's generated files ({@code char}); with a tokenizer the directory
+ *                             is a complete policy checkpoint for {@code optune.policy.checkpoint}
  *   --vocab N                 vocabulary size without a tokenizer (default: the shape's)
  *   --eos ID                  end-of-sequence id (default: the tokenizer's eos_token)
  *   --seed N                  initialisation seed (default 0)
@@ -64,7 +69,20 @@ public final class RandomCheckpointMain {
         Files.createDirectories(out);
         int vocab = shape.defaultVocab();
         Integer eos = eosOverride;
-        if (tokenizerDir != null) {
+        Integer pad = null;
+        Integer bos = null;
+        if (tokenizerDir != null && tokenizerDir.toString().equals(CHAR) && !Files.isDirectory(tokenizerDir)) {
+            CharTokenizer chars = new CharTokenizer();
+            for (Map.Entry<String, byte[]> f : CharTokenizerFiles.files(chars).entrySet()) {
+                Files.write(out.resolve(f.getKey()), f.getValue());
+            }
+            if (vocabOverride == null && vocab < chars.vocabSize()) {
+                vocab = chars.vocabSize();
+            }
+            eos = eos == null ? chars.eosId() : eos;
+            pad = chars.padId();
+            bos = chars.bosId().getAsInt();
+        } else if (tokenizerDir != null) {
             JsonNode tok = copyTokenizer(tokenizerDir, out);
             vocab = vocabSize(tok);
             if (eos == null) {
@@ -75,13 +93,16 @@ public final class RandomCheckpointMain {
             vocab = vocabOverride;
         }
         ModelConfig config = shape.config(vocab);
-        GenerationSettings gen = new GenerationSettings(eos == null ? List.of() : List.of(eos), null, null);
+        GenerationSettings gen = new GenerationSettings(eos == null ? List.of() : List.of(eos), pad, bos);
         try (NDManager manager = NDManager.newBaseManager();
                 TransformerLM model = TransformerLM.create(config, manager, seed, false)) {
             HfCheckpointWriter.write(model, gen, new LocalCheckpointFiles(out), dtype);
         }
         return config;
     }
+
+    /** {@code --tokenizer char}: the built-in character tokenizer. */
+    static final String CHAR = "char";
 
     private static JsonNode copyTokenizer(Path from, Path to) throws IOException {
         Path plain = from.resolve("tokenizer.json");
@@ -96,7 +117,7 @@ public final class RandomCheckpointMain {
         } else {
             throw new IllegalArgumentException(from + " has no tokenizer.json (or tokenizer.json.gz)");
         }
-        for (String extra : List.of("tokenizer_config.json", "special_tokens_map.json")) {
+        for (String extra : List.of("tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")) {
             if (Files.isRegularFile(from.resolve(extra))) {
                 Files.copy(from.resolve(extra), to.resolve(extra));
             }

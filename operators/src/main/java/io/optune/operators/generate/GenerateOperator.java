@@ -8,7 +8,7 @@ import io.optune.engine.generate.Completion;
 import io.optune.engine.generate.Generator;
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.model.TransformerLM;
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.checkpoint.PolicyDirectory;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.records.Generation;
@@ -16,6 +16,7 @@ import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.records.SampledResponse;
 import io.optune.operators.weights.UntrustedVersionException;
+import io.optune.operators.weights.VerifiedVersion;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.accumulators.AverageAccumulator;
 import org.apache.flink.api.common.accumulators.LongCounter;
@@ -157,8 +158,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         version = -1;
         timerAt = -1;
-        WeightLog.Verified newest = weightLog.newestVerified(this::refused);
-        load(newest.update(), newest.snapshot());
+        try (VerifiedVersion newest = weightLog.newestVerified(this::refused)) {
+            load(newest);
+        }
         if (!buffer.isEmpty()) {
             scheduleFlush();
         }
@@ -179,7 +181,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         PolicyUpdate update = element.getValue();
         if (update.version() > version) {
             try {
-                load(update, weightLog.readVerified(update));
+                try (VerifiedVersion v = weightLog.readVerified(update)) {
+                    load(v);
+                }
                 long lag = System.currentTimeMillis() - update.publishedAt();
                 lastSyncLag = lag;
                 syncLag.update(lag);
@@ -218,8 +222,14 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         LOG.error("Refused a policy version: {}; generating with version {}", e.getMessage(), version);
     }
 
-    private void load(PolicyUpdate update, byte[] bytes) throws Exception {
-        PolicySnapshot.Loaded loaded = PolicySnapshot.load(bytes, manager, update.sha256(), policy == null ? null : policy.config());
+    private void load(VerifiedVersion v) throws Exception {
+        PolicyUpdate update = v.update();
+        PolicyDirectory.Loaded loaded = PolicyDirectory.load(v.dir(), manager);
+        if (policy != null && !policy.config().equals(loaded.model().config())) {
+            loaded.model().close();
+            throw new IllegalArgumentException("policy version " + update.version() + " is for model " + loaded.model().config()
+                    + ", the generator runs " + policy.config());
+        }
         int context = loaded.model().config().contextLength();
         if (maxPromptTokens + sampling.maxNewTokens() > context) {
             loaded.model().close();

@@ -2,11 +2,13 @@ package io.optune.operators.train;
 
 import ai.djl.ndarray.NDManager;
 import io.optune.engine.PromptEncoder;
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.checkpoint.CheckpointFiles;
+import io.optune.engine.checkpoint.HfCheckpoint;
+import io.optune.engine.checkpoint.PolicyDirectory;
+import io.optune.engine.checkpoint.SafeTensorsStream;
 import io.optune.engine.task.BuiltinTask;
 import io.optune.engine.task.Evaluator;
 import io.optune.engine.tokenizer.Tokenizer;
-import io.optune.engine.tokenizer.Tokenizers;
 import io.optune.engine.train.DpoConfig;
 import io.optune.engine.train.DpoTrainer;
 import io.optune.engine.train.PreferenceExample;
@@ -17,6 +19,7 @@ import io.optune.operators.records.PreferenceBatch;
 import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.faults.FaultInjection;
+import io.optune.operators.weights.VerifiedVersion;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
@@ -67,6 +70,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private final int heldOutSize;
     private final int evalMaxNewTokens;
     private final long seed;
+    private SafeTensorsStream.Dtype weightsDtype = SafeTensorsStream.Dtype.F32;
+    private ReferenceSource referenceSource;
 
     /** Set by {@link TrainOperator}: anywhere else the trainer would not be checkpointed. */
     private boolean hosted;
@@ -81,6 +86,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private transient NDManager manager;
     private transient DpoTrainer trainer;
     private transient Tokenizer tokenizer;
+    private transient PolicyDirectory.TokenizerFiles tokenizerFiles;
     private transient Evaluator evaluator;
     private transient long nextVersion;
     private transient long publishedVersion;
@@ -123,6 +129,21 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         this.heldOutSize = heldOutSize;
         this.evalMaxNewTokens = evalMaxNewTokens;
         this.seed = seed;
+    }
+
+    /** The dtype of published {@code model.safetensors} files (default float32). */
+    public TrainFunction withWeightsDtype(SafeTensorsStream.Dtype dtype) {
+        this.weightsDtype = java.util.Objects.requireNonNull(dtype);
+        return this;
+    }
+
+    /**
+     * The frozen reference for a trainer that starts without checkpointed state (default: the policy
+     * it starts from). A restored trainer keeps the reference in its state.
+     */
+    public TrainFunction withReference(ReferenceSource source) {
+        this.referenceSource = source;
+        return this;
     }
 
     /** Trains on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
@@ -182,19 +203,36 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         }
         PolicyUpdate latest = weightLog.requireLatest();
         // Never start from a version that fails its checks, not even our own (the store may be shared).
-        WeightLog.Verified base = weightLog.newestVerified(e -> LOG.error("Refused a policy version: {}", e.getMessage()));
-        byte[] latestBytes = base.snapshot();
-        PolicySnapshot.Header header = PolicySnapshot.verify(latestBytes);
-        tokenizer = Tokenizers.fromSpec(header.tokenizerSpec());
-        if (trainer != null) {
-            LOG.info("Trainer restored at step {} from the checkpoint", trainer.step());
-        } else if (restoredTrainer != null) {
-            trainer = TrainerState.restore(restoredTrainer, manager, dpo).trainer();
-            LOG.info("Trainer restored at step {} from a checkpoint of the earlier (single array) format", trainer.step());
-        } else {
-            PolicySnapshot.Loaded loaded = PolicySnapshot.load(latestBytes, manager, base.update().sha256(), null);
-            trainer = new DpoTrainer(loaded.model(), dpo);
-            LOG.info("Trainer starts from policy version {} of the weight log", base.update().version());
+        try (VerifiedVersion base = weightLog.newestVerified(e -> LOG.error("Refused a policy version: {}", e.getMessage()))) {
+            if (trainer != null || restoredTrainer != null) {
+                tokenizer = PolicyDirectory.loadTokenizer(base.dir());
+                tokenizerFiles = PolicyDirectory.tokenizerFiles(base.dir(), tokenizer);
+                if (trainer != null) {
+                    LOG.info("Trainer restored at step {} from the checkpoint", trainer.step());
+                } else {
+                    trainer = TrainerState.restore(restoredTrainer, manager, dpo).trainer();
+                    LOG.info("Trainer restored at step {} from a checkpoint of the earlier (single array) format", trainer.step());
+                }
+            } else {
+                PolicyDirectory.Loaded loaded = PolicyDirectory.load(base.dir(), manager);
+                tokenizer = loaded.tokenizer();
+                tokenizerFiles = loaded.tokenizerFiles();
+                if (referenceSource == null) {
+                    trainer = new DpoTrainer(loaded.model(), dpo);
+                } else {
+                    CheckpointFiles ref = referenceSource.open();
+                    HfCheckpoint.Loaded reference = HfCheckpoint.load(ref, manager);
+                    if (!reference.config().equals(loaded.model().config())) {
+                        reference.model().close();
+                        loaded.model().close();
+                        throw new IllegalArgumentException("the reference checkpoint " + ref.describe() + " is a "
+                                + reference.config() + ", the policy a " + loaded.model().config() + "; they must have the same shape");
+                    }
+                    trainer = new DpoTrainer(loaded.model(), reference.model(), dpo);
+                    LOG.info("Frozen reference loaded from {}", ref.describe());
+                }
+                LOG.info("Trainer starts from policy version {} of the weight log", base.update().version());
+            }
         }
         restoredTrainer = null;
         nextVersion = Math.max(restoredVersion, latest.version() + 1);
@@ -295,7 +333,6 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     private void publish(Collector<PolicyUpdate> out) throws InterruptedException {
         long version = nextVersion;
-        byte[] snapshot = PolicySnapshot.encode(trainer.policy(), tokenizer, version, trainer.step());
         double heldOut = evaluator == null ? Double.NaN : evaluator.evaluate(trainer.policy(), manager).meanReward();
         Window w = window;
         PolicyUpdate update = new PolicyUpdate(version, trainer.step(), null, null, System.currentTimeMillis(),
@@ -303,7 +340,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                 w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), heldOut);
         for (int attempt = 1; ; attempt++) {
             try {
-                PolicyUpdate announced = weightLog.publish(update, snapshot);
+                PolicyUpdate announced = weightLog.publish(update,
+                        dir -> PolicyDirectory.write(trainer.policy(), tokenizer, tokenizerFiles, weightsDtype, dir));
                 nextVersion = version + 1;
                 publishedVersion = version;
                 lastHeldOutReward = heldOut;

@@ -15,9 +15,9 @@ import java.util.Base64;
 import java.util.Map;
 
 /**
- * Checks a published version before anyone loads it: the snapshot's bytes must hash to what the
+ * Checks a published version before anyone loads it: the manifest's bytes must hash to what the
  * announcement says, and the signature must be the publisher's key over a statement naming exactly
- * this version number and this snapshot. Carries the public key (not a secret) so it can travel
+ * this version number and this manifest (which holds the SHA-256 of every file of the version). Carries the public key (not a secret) so it can travel
  * inside operators.
  */
 public final class PolicyVerifier implements Serializable {
@@ -48,10 +48,10 @@ public final class PolicyVerifier implements Serializable {
      * @return the verified statement
      * @throws UntrustedVersionException when anything does not match
      */
-    public VersionStatement verify(PolicyUpdate update, byte[] snapshot, byte[] signatureFile) throws UntrustedVersionException {
-        String actualSha = Hashing.sha256(snapshot);
+    public VersionStatement verify(PolicyUpdate update, byte[] manifest, byte[] signatureFile) throws UntrustedVersionException {
+        String actualSha = Hashing.sha256(manifest);
         if (!actualSha.equals(update.sha256())) {
-            throw new UntrustedVersionException("policy version " + update.version() + ": snapshot SHA-256 " + actualSha
+            throw new UntrustedVersionException("policy version " + update.version() + ": manifest SHA-256 " + actualSha
                     + " differs from the announced " + update.sha256());
         }
         if (signatureFile == null) {
@@ -89,7 +89,7 @@ public final class PolicyVerifier implements Serializable {
         }
         if (!statement.snapshotSha256().equals(actualSha)) {
             throw new UntrustedVersionException("policy version " + update.version()
-                    + ": the signed snapshot SHA-256 differs from the file's (altered snapshot)");
+                    + ": the signed manifest SHA-256 differs from the file's (altered version)");
         }
         return statement;
     }

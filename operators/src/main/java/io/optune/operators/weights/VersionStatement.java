@@ -6,8 +6,9 @@ import java.util.Map;
 
 /**
  * What a publisher vouches for when it signs a policy version: the version number, the version it
- * was trained from (its parent; -1 for the first), the SHA-256 of the snapshot file and the SHA-256
- * of the training configuration that produced it.
+ * was trained from (its parent; -1 for the first), the SHA-256 of the version's manifest
+ * ({@code optune.json}, which holds the SHA-256 of every file; named {@code snapshot-sha256} in the
+ * statement text) and the SHA-256 of the training configuration that produced it.
  *
  * <p>The signed bytes are {@link #text()}: a few {@code key=value} lines in a fixed order, so that a
  * serving team can check a version with stock tools (see docs/SECURITY.md) without our code. The

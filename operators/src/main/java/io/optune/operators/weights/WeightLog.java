@@ -3,60 +3,125 @@ package io.optune.operators.weights;
 import io.optune.operators.records.PolicyUpdate;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.Serializable;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
- * Where policy snapshots are published and read back: the trainer publishes, generators and
- * serving load. Implementations must publish atomically (a reader never sees a partial snapshot)
- * and be serializable (they travel inside operators as configuration, opening resources lazily).
+ * Where policy versions are published and read back: the trainer publishes, generators and serving
+ * load. A version is a directory of files (a Hugging Face checkpoint written by a
+ * {@link VersionWriter}) plus the log's manifest {@link VersionManifest#FILE}, which holds the SHA-256
+ * of every file; the announcement's SHA-256 (and, where the log signs, the signature) covers the
+ * manifest. Implementations must publish atomically (a reader never sees a partial version) and be
+ * serializable (they travel inside operators as configuration, opening resources lazily).
  */
 public interface WeightLog extends Serializable {
 
     /**
-     * Writes a snapshot and announces it; returns the announcement (location and sha256 filled in).
-     * {@code update.location()} and {@code update.sha256()} are ignored on input.
+     * Writes a version's files, adds the manifest and announces it; returns the announcement (location:
+     * the version directory; sha256: the manifest's). {@code update.location()} and
+     * {@code update.sha256()} are ignored on input.
      */
-    PolicyUpdate publish(PolicyUpdate update, byte[] snapshot) throws IOException;
+    PolicyUpdate publish(PolicyUpdate update, VersionWriter files) throws IOException;
 
-    /** The snapshot bytes at {@code location}, unchecked: loaders use {@link #readVerified}. */
-    byte[] read(String location) throws IOException;
+    /** Opens one file of the version directory at {@code location}, unchecked: loaders use {@link #readVerified}. */
+    InputStream open(String location, String name) throws IOException;
+
+    /** The manifest bytes of a version, unchecked. */
+    default byte[] readManifest(PolicyUpdate update) throws IOException {
+        try (InputStream in = open(update.location(), VersionManifest.FILE)) {
+            return in.readAllBytes();
+        }
+    }
 
     /**
-     * The snapshot of an announced version, checked before anyone loads it: its bytes must hash to
-     * the announced SHA-256 and, where the log verifies signatures, carry the publisher's signature
-     * over exactly this version.
+     * Checks a version's manifest bytes against its announcement: the SHA-256 must match and, where
+     * the log verifies signatures, the publisher's signature must cover exactly this version.
+     */
+    default void verifyManifest(PolicyUpdate update, byte[] manifest) throws IOException {
+        String actual = io.optune.engine.snapshot.Hashing.sha256(manifest);
+        if (!actual.equals(update.sha256())) {
+            throw new UntrustedVersionException("policy version " + update.version() + ": manifest SHA-256 " + actual
+                    + " differs from the announced " + update.sha256());
+        }
+    }
+
+    /**
+     * Copies an announced version into a new private directory under {@code java.io.tmpdir}, checking
+     * the manifest ({@link #verifyManifest}) and every file's SHA-256 on the way; only the manifest's
+     * files are copied. The caller loads from the copy and closes it.
      *
      * @throws UntrustedVersionException when the version is refused
      */
-    default byte[] readVerified(PolicyUpdate update) throws IOException {
-        byte[] bytes = read(update.location());
-        String actual = io.optune.engine.snapshot.Hashing.sha256(bytes);
-        if (!actual.equals(update.sha256())) {
-            throw new UntrustedVersionException("policy version " + update.version() + ": snapshot SHA-256 " + actual
-                    + " differs from the announced " + update.sha256());
+    default VerifiedVersion readVerified(PolicyUpdate update) throws IOException {
+        return readVerified(update, name -> true);
+    }
+
+    /** As {@link #readVerified(PolicyUpdate)}, copying only the files whose names {@code which} accepts. */
+    default VerifiedVersion readVerified(PolicyUpdate update, java.util.function.Predicate<String> which) throws IOException {
+        byte[] manifestBytes = readManifest(update);
+        verifyManifest(update, manifestBytes);
+        String where = "policy version " + update.version();
+        VersionManifest manifest = VersionManifest.parse(manifestBytes, where);
+        if (manifest.version() != update.version()) {
+            throw new UntrustedVersionException(where + " has the manifest of version " + manifest.version());
         }
-        return bytes;
+        Path dir = Files.createTempDirectory(String.format("optune-v%d-", update.version()));
+        try {
+            for (Map.Entry<String, String> f : manifest.files().entrySet()) {
+                if (!which.test(f.getKey())) {
+                    continue;
+                }
+                MessageDigest md = sha256();
+                try (InputStream in = new DigestInputStream(open(update.location(), f.getKey()), md);
+                        OutputStream out = Files.newOutputStream(dir.resolve(f.getKey()))) {
+                    in.transferTo(out);
+                }
+                String actual = HexFormat.of().formatHex(md.digest());
+                if (!actual.equals(f.getValue())) {
+                    throw new UntrustedVersionException(where + ": " + f.getKey() + " has SHA-256 " + actual
+                            + ", its manifest says " + f.getValue() + " (altered or damaged file)");
+                }
+            }
+            Files.write(dir.resolve(VersionManifest.FILE), manifestBytes);
+            return new VerifiedVersion(update, manifest, dir);
+        } catch (IOException | RuntimeException e) {
+            VerifiedVersion.deleteTree(dir);
+            throw e;
+        }
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** All announced versions, oldest first. */
     List<PolicyUpdate> versions() throws IOException;
 
-    /** An announced version with its checked snapshot bytes. */
-    record Verified(PolicyUpdate update, byte[] snapshot) {}
-
     /**
-     * The newest announced version that {@link #readVerified} accepts; each refused newer version is
-     * passed to {@code refused} (to be logged and counted) and skipped.
+     * The newest announced version that {@link #readVerified} accepts (the caller closes it); each
+     * refused newer version is passed to {@code refused} (to be logged and counted) and skipped.
      *
      * @throws IllegalStateException when nothing is published or no version is accepted
      */
-    default Verified newestVerified(java.util.function.Consumer<UntrustedVersionException> refused) throws IOException {
+    default VerifiedVersion newestVerified(java.util.function.Consumer<UntrustedVersionException> refused) throws IOException {
         List<PolicyUpdate> all = versions();
         for (int i = all.size() - 1; i >= 0; i--) {
             try {
-                return new Verified(all.get(i), readVerified(all.get(i)));
+                return readVerified(all.get(i));
             } catch (UntrustedVersionException e) {
                 refused.accept(e);
             }
@@ -70,7 +135,7 @@ public interface WeightLog extends Serializable {
     /** The newest announced version; fails clearly when nothing has been published yet. */
     default PolicyUpdate requireLatest() throws IOException {
         return latest().orElseThrow(() -> new IllegalStateException(
-                "the weight log has no policy yet: publish an initial (SFT) policy before starting the job"));
+                "the weight log has no policy yet: publish an initial policy (version 0) before starting the job"));
     }
 
     /** The newest announced version, if any. */

@@ -10,7 +10,6 @@ import io.optune.engine.model.Batches;
 import io.optune.engine.model.LogProbs;
 import io.optune.engine.model.ModelConfig;
 import io.optune.engine.model.TransformerLM;
-import io.optune.engine.snapshot.PolicySnapshot;
 import io.optune.engine.tokenizer.CharTokenizer;
 import io.optune.engine.train.AdamWConfig;
 import io.optune.engine.train.DpoConfig;
@@ -63,8 +62,8 @@ public class EngineBenchmark {
     private List<int[]> responses;
     private DpoTrainer trainer;
     private List<PreferenceExample> pairs;
-    private byte[] snapshot;
-    private String snapshotSha;
+    /** A published version's directory (Hugging Face checkpoint with tokenizer files). */
+    private java.nio.file.Path snapshot;
     private CharTokenizer tokenizer;
     private Rng rng;
 
@@ -94,8 +93,12 @@ public class EngineBenchmark {
                     randomTokens(data, NEW_TOKENS, config.vocabSize()), 1.0));
         }
         trainer = new DpoTrainer(model.copy(manager), new DpoConfig(LossType.SIGMOID, 0.1f, 1.0f, AdamWConfig.of(1e-4f)));
-        snapshot = PolicySnapshot.encode(model, tokenizer, 1, 1);
-        snapshotSha = io.optune.engine.snapshot.Hashing.sha256(snapshot);
+        try {
+            snapshot = java.nio.file.Files.createTempDirectory("optune-bench-version");
+            snapshotSave();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static int[] randomTokens(Rng rng, int n, int vocab) {
@@ -168,14 +171,19 @@ public class EngineBenchmark {
         return trainer.step(pairs).loss();
     }
 
+    /** Writes the policy as a published version directory (float32). */
     @Benchmark
-    public byte[] snapshotSave() {
-        return PolicySnapshot.encode(model, tokenizer, 1, 1);
+    public java.nio.file.Path snapshotSave() throws java.io.IOException {
+        io.optune.engine.checkpoint.PolicyDirectory.write(model, tokenizer,
+                io.optune.engine.checkpoint.PolicyDirectory.TokenizerFiles.of(tokenizer),
+                io.optune.engine.checkpoint.SafeTensorsStream.Dtype.F32, new io.optune.engine.checkpoint.LocalCheckpointFiles(snapshot));
+        return snapshot;
     }
 
+    /** Loads a version directory as the generators do (after its files were checked). */
     @Benchmark
-    public long snapshotLoad() {
-        PolicySnapshot.Loaded loaded = PolicySnapshot.load(snapshot, manager, snapshotSha, null); // as the generators load it
+    public long snapshotLoad() throws java.io.IOException {
+        io.optune.engine.checkpoint.PolicyDirectory.Loaded loaded = io.optune.engine.checkpoint.PolicyDirectory.load(snapshot, manager);
         long n = loaded.model().parameterCount();
         loaded.model().close();
         return n;

@@ -53,4 +53,35 @@ class RandomCheckpointMainTest {
         RandomCheckpointMain.write(CheckpointShape.GPT2_MINI, out, SafeTensorsStream.Dtype.F16, tok, null, null, 1);
         assertThat(HfCheckpoint.readGeneration(new LocalCheckpointFiles(out)).eosTokenIds()).containsExactly(4);
     }
+
+    @Test
+    void withTheGpt2TokenizerItWritesACompletePolicyDirectory() throws Exception {
+        Path gpt2 = Path.of(RandomCheckpointMainTest.class.getResource("/hf/tokenizers/gpt2").toURI());
+        Path out = tmp.resolve("policy");
+        RandomCheckpointMain.main(new String[] {"--shape", "gpt2-mini", "--out", out.toString(), "--tokenizer", gpt2.toString(),
+                "--dtype", "bf16"});
+        assertThat(out.resolve("tokenizer.json")).isRegularFile(); // unpacked from tokenizer.json.gz
+        try (NDManager manager = NDManager.newBaseManager()) {
+            PolicyDirectory.Loaded loaded = PolicyDirectory.load(out, manager);
+            assertThat(loaded.model().config().vocabSize()).isEqualTo(50257);
+            assertThat(loaded.tokenizer()).isInstanceOf(io.optune.engine.tokenizer.HfTokenizer.class);
+            assertThat(loaded.tokenizer().eosIds()).containsExactly(50256);
+            assertThat(loaded.tokenizer().encode("Hello world")).containsExactly(15496, 995);
+            loaded.model().close();
+        }
+    }
+
+    @Test
+    void theCharTokenizerMakesABuiltInTaskPolicy() throws Exception {
+        Path out = tmp.resolve("chars");
+        RandomCheckpointMain.main(new String[] {"--shape", "gpt2-mini", "--out", out.toString(), "--tokenizer", "char",
+                "--vocab", "98"});
+        try (NDManager manager = NDManager.newBaseManager()) {
+            PolicyDirectory.Loaded loaded = PolicyDirectory.load(out, manager);
+            assertThat(loaded.tokenizer()).isEqualTo(new io.optune.engine.tokenizer.CharTokenizer());
+            assertThat(loaded.model().config().vocabSize()).isEqualTo(98);
+            assertThat(HfCheckpoint.readGeneration(new LocalCheckpointFiles(out)).eosTokenIds()).containsExactly(2);
+            loaded.model().close();
+        }
+    }
 }

@@ -79,7 +79,7 @@ class GenerateOperatorTest {
             PolicyUpdate v1 = OperatorTestSupport.publish(log, 1, 2);
             h.processElement2(new StreamRecord<>(v1));
             PolicyUpdate v2 = OperatorTestSupport.publish(log, 2, 3);
-            log.overwrite(v2.location(), new byte[] {1, 2, 3}); // tampered / truncated
+            log.overwrite(v2.location(), "model.safetensors", new byte[] {1, 2, 3}); // tampered / truncated
             h.processElement2(new StreamRecord<>(v2));
             h.processElement2(new StreamRecord<>(v1)); // stale announcements are ignored
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
@@ -115,7 +115,7 @@ class GenerateOperatorTest {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
         OperatorTestSupport.publish(log, 1, 2);
         PolicyUpdate v2 = OperatorTestSupport.publish(log, 2, 3);
-        log.overwrite(v2.location(), new byte[] {6, 6, 6}); // the newest version no longer matches its announcement
+        log.overwrite(v2.location(), "optune.json", new byte[] {6, 6, 6}); // the newest version no longer matches its announcement
         try (var h = harness(log)) {
             h.open();
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));

@@ -1,6 +1,6 @@
 package io.optune.operators.train;
 
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.operators.weights.VerifiedVersion;
 import io.optune.engine.train.AdamWConfig;
 import io.optune.engine.train.DpoConfig;
 import io.optune.engine.train.LossType;
@@ -57,10 +57,14 @@ class TrainFunctionTest {
             assertThat(out).extracting(PolicyUpdate::step).containsExactly(2L, 4L);
             assertThat(out.get(0).freshFraction()).isCloseTo(2.0 / 3, org.assertj.core.api.Assertions.within(1e-9));
             assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 1L, 2L);
-            // The published snapshot verifies against its announced checksum.
-            PolicySnapshot.Header header = PolicySnapshot.verify(log.read(out.get(1).location()));
-            assertThat(header.version()).isEqualTo(2);
-            assertThat(header.step()).isEqualTo(4);
+            // The published version is a Hugging Face checkpoint directory that verifies against its announcement.
+            try (VerifiedVersion v = log.readVerified(out.get(1))) {
+                assertThat(v.manifest().version()).isEqualTo(2);
+                assertThat(v.manifest().step()).isEqualTo(4);
+                assertThat(v.manifest().parent()).isEqualTo(1);
+                assertThat(v.manifest().files().keySet()).containsExactlyInAnyOrder("config.json", "generation_config.json",
+                        "model.safetensors", "tokenizer.json", "tokenizer_config.json");
+            }
             // Every pair of every batch is in the ledger once, with the step that trained it.
             List<PromptOutcome> ledger = h.getSideOutput(PromptOutcome.LEDGER).stream().map(StreamRecord::getValue).toList();
             assertThat(ledger).hasSize(15).allSatisfy(o -> assertThat(o.outcome()).isEqualTo(PromptOutcome.Outcome.TRAINED));
@@ -102,9 +106,11 @@ class TrainFunctionTest {
             assertThat(out).extracting(PolicyUpdate::version).containsExactly(3L, 4L);
             assertThat(out).extracting(PolicyUpdate::step).containsExactly(4L, 6L);
             // Same weights as the uninterrupted run at step 6.
-            byte[] resumed = log.read(out.get(1).location());
-            byte[] reference = refLog.read(uninterrupted.get(2).location());
-            assertThat(PolicySnapshot.verify(resumed).paramsSha256()).isEqualTo(PolicySnapshot.verify(reference).paramsSha256());
+            try (VerifiedVersion resumed = log.readVerified(out.get(1));
+                    VerifiedVersion reference = refLog.readVerified(uninterrupted.get(2))) {
+                assertThat(resumed.manifest().files().get("model.safetensors"))
+                        .isEqualTo(reference.manifest().files().get("model.safetensors"));
+            }
         }
     }
 
@@ -126,6 +132,84 @@ class TrainFunctionTest {
         }
     }
 
+    /** A different random model of the policy's shape, as a Hugging Face checkpoint directory. */
+    private static String referenceCheckpoint(java.nio.file.Path dir) throws Exception {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager();
+                io.optune.engine.model.TransformerLM other = io.optune.engine.EngineTestSupport.smallModel(m, 9)) {
+            io.optune.engine.checkpoint.HfCheckpointWriter.write(other, null,
+                    new io.optune.engine.checkpoint.LocalCheckpointFiles(dir), io.optune.engine.checkpoint.SafeTensorsStream.Dtype.F32);
+        }
+        return dir.toString();
+    }
+
+    private static OneInputStreamOperatorTestHarness<PreferenceBatch, PolicyUpdate> harness(InMemoryWeightLog log, String reference)
+            throws Exception {
+        TrainFunction f = new TrainFunction(log, DPO, 1, 24, 0, 8, 1L);
+        if (reference != null) {
+            f.withReference(() -> new io.optune.engine.checkpoint.LocalCheckpointFiles(java.nio.file.Path.of(reference)));
+        }
+        return new OneInputStreamOperatorTestHarness<>(new TrainOperator(f));
+    }
+
+    @Test
+    void theReferenceCheckpointIsTheFrozenReferenceAndSurvivesARestore(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        String reference = referenceCheckpoint(tmp.resolve("ref"));
+        // Without a reference checkpoint, the reference is the starting policy: the first step's log-ratio is 0.
+        try (var h = harness(OperatorTestSupport.logWithPolicy(0, 3), null)) {
+            h.open();
+            h.processElement(new StreamRecord<>(batch(0)));
+            assertThat(Math.abs(h.extractOutputValues().get(0).logRatioMean())).isLessThan(1e-6);
+        }
+        List<PolicyUpdate> uninterrupted;
+        InMemoryWeightLog refLog = OperatorTestSupport.logWithPolicy(0, 3);
+        try (var h = harness(refLog, reference)) {
+            h.open();
+            for (int i = 0; i < 3; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            uninterrupted = h.extractOutputValues();
+            assertThat(Math.abs(uninterrupted.get(0).logRatioMean())).isGreaterThan(1e-3);
+        }
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        OperatorSubtaskState snapshot;
+        try (var h = harness(log, reference)) {
+            h.open();
+            h.processElement(new StreamRecord<>(batch(0)));
+            snapshot = h.snapshot(1L, 1L);
+        }
+        // Restored without the option (and with the checkpoint gone): the reference comes from the state.
+        java.nio.file.Files.delete(java.nio.file.Path.of(reference, "model.safetensors"));
+        try (var h = harness(log, null)) {
+            h.initializeState(snapshot);
+            h.open();
+            for (int i = 1; i < 3; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            List<PolicyUpdate> out = h.extractOutputValues();
+            assertThat(out).extracting(PolicyUpdate::logRatioMean)
+                    .containsExactly(uninterrupted.get(1).logRatioMean(), uninterrupted.get(2).logRatioMean());
+            try (VerifiedVersion resumed = log.readVerified(out.get(1));
+                    VerifiedVersion expected = refLog.readVerified(uninterrupted.get(2))) {
+                assertThat(resumed.manifest().files().get("model.safetensors"))
+                        .isEqualTo(expected.manifest().files().get("model.safetensors"));
+            }
+        }
+    }
+
+    @Test
+    void aReferenceOfAnotherShapeIsRefused(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager();
+                io.optune.engine.model.TransformerLM other = io.optune.engine.model.TransformerLM.create(
+                        io.optune.engine.model.ModelConfig.gpt2(98, 32, 16, 1, 2), m, 1, false)) {
+            io.optune.engine.checkpoint.HfCheckpointWriter.write(other, null,
+                    new io.optune.engine.checkpoint.LocalCheckpointFiles(tmp), io.optune.engine.checkpoint.SafeTensorsStream.Dtype.F32);
+        }
+        try (var h = harness(OperatorTestSupport.logWithPolicy(0, 3), tmp.toString())) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(h::open).hasMessageContaining("same shape");
+        }
+    }
+
     @Test
     void theTrainerIsStreamedAsRawStateAndADamagedStreamIsRefused() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
@@ -137,9 +221,11 @@ class TrainFunctionTest {
         }
         // The trainer (policy, reference, two moments: 4 x the parameters in float32) is raw state, one
         // partition; the list state holds only the version counter.
-        PolicySnapshot.Header policy = PolicySnapshot.verify(log.read(log.requireLatest().location()));
-        long paramBytes = 4L * io.optune.engine.model.TransformerLM.parameterShapes(policy.config(), false).values().stream()
-                .mapToLong(ai.djl.ndarray.types.Shape::size).sum();
+        long paramBytes;
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager();
+                io.optune.engine.model.TransformerLM policy = io.optune.engine.EngineTestSupport.smallModel(m, 3)) {
+            paramBytes = 4L * policy.parameters().values().stream().mapToLong(a -> a.getShape().size()).sum();
+        }
         assertThat(snapshot.getRawOperatorState()).hasSize(1);
         assertThat(snapshot.getRawOperatorState().getStateSize()).isGreaterThan(4 * paramBytes);
         assertThat(snapshot.getManagedOperatorState().getStateSize()).isLessThan(4096);

@@ -1,19 +1,27 @@
 package io.optune.operators.weights;
 
+import io.optune.engine.checkpoint.CheckpointFiles;
 import io.optune.engine.snapshot.Hashing;
 import io.optune.operators.records.PolicyUpdate;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 
 /** A weight log in memory for operator tests; instances with the same name share contents. */
 public final class InMemoryWeightLog implements WeightLog {
     private static final long serialVersionUID = 1L;
-    private static final Map<String, Map<String, byte[]>> FILES = new ConcurrentHashMap<>();
+    /** Version directories by location, each its files by name. */
+    private static final Map<String, Map<String, Map<String, byte[]>>> DIRS = new ConcurrentHashMap<>();
     private static final Map<String, List<PolicyUpdate>> VERSIONS = new ConcurrentHashMap<>();
 
     private final String name;
@@ -22,38 +30,75 @@ public final class InMemoryWeightLog implements WeightLog {
 
     public InMemoryWeightLog() {
         this.name = UUID.randomUUID().toString();
-        FILES.put(name, new ConcurrentHashMap<>());
+        DIRS.put(name, new ConcurrentHashMap<>());
         VERSIONS.put(name, new ArrayList<>());
     }
 
     @Override
-    public synchronized PolicyUpdate publish(PolicyUpdate u, byte[] snapshot) throws IOException {
+    public synchronized PolicyUpdate publish(PolicyUpdate u, VersionWriter writer) throws IOException {
         if (readOnly) {
             throw new IOException("read-only weight store");
         }
         String location = "mem://" + name + "/v" + u.version();
-        if (FILES.get(name).containsKey(location)) {
+        if (DIRS.get(name).containsKey(location)) {
             throw new IOException("version " + u.version() + " already published");
         }
-        FILES.get(name).put(location, snapshot.clone());
-        PolicyUpdate announced = new PolicyUpdate(u.version(), u.step(), location, Hashing.sha256(snapshot), u.publishedAt(),
+        Map<String, byte[]> files = new ConcurrentHashMap<>();
+        writer.write(new CheckpointFiles() {
+            @Override
+            public OutputStream create(String file) {
+                return new ByteArrayOutputStream() {
+                    @Override
+                    public void close() {
+                        files.put(file, toByteArray());
+                    }
+                };
+            }
+
+            @Override
+            public InputStream open(String file) throws IOException {
+                byte[] b = files.get(file);
+                if (b == null) {
+                    throw new FileNotFoundException(file);
+                }
+                return new ByteArrayInputStream(b);
+            }
+
+            @Override
+            public boolean exists(String file) {
+                return files.containsKey(file);
+            }
+
+            @Override
+            public String describe() {
+                return location;
+            }
+        });
+        Map<String, String> hashes = new TreeMap<>();
+        files.forEach((f, b) -> hashes.put(f, Hashing.sha256(b)));
+        long parent = VERSIONS.get(name).stream().mapToLong(PolicyUpdate::version).filter(v -> v < u.version()).max().orElse(-1);
+        byte[] manifest = VersionManifest.of(u, parent, hashes).bytes();
+        files.put(VersionManifest.FILE, manifest);
+        DIRS.get(name).put(location, files);
+        PolicyUpdate announced = new PolicyUpdate(u.version(), u.step(), location, Hashing.sha256(manifest), u.publishedAt(),
                 u.loss(), u.margin(), u.logRatioMean(), u.reward(), u.freshFraction(), u.heldOutReward());
         VERSIONS.get(name).add(announced);
         return announced;
     }
 
-    /** Replaces the bytes at a location (to simulate tampering). */
-    public void overwrite(String location, byte[] bytes) {
-        FILES.get(name).put(location, bytes);
+    /** Replaces one file of a version directory (to simulate tampering). */
+    public void overwrite(String location, String file, byte[] bytes) {
+        DIRS.get(name).get(location).put(file, bytes);
     }
 
     @Override
-    public byte[] read(String location) throws IOException {
-        byte[] b = FILES.get(name).get(location);
+    public InputStream open(String location, String file) throws IOException {
+        Map<String, byte[]> dir = DIRS.get(name).get(location);
+        byte[] b = dir == null ? null : dir.get(file);
         if (b == null) {
-            throw new IOException("no snapshot at " + location);
+            throw new FileNotFoundException("no " + file + " at " + location);
         }
-        return b.clone();
+        return new ByteArrayInputStream(b);
     }
 
     @Override

@@ -53,9 +53,9 @@ class PolicySignatureTest {
         byte[] genuine = {1, 2, 3};
         byte[] signature = sign(signer, 3, 2, genuine);
         byte[] forged = {6, 6, 6};
-        // The attacker rewrote the snapshot and the announcement's hash, but cannot re-sign.
+        // The attacker rewrote the manifest and the announcement's hash, but cannot re-sign.
         assertThatThrownBy(() -> verifier.verify(announced(3, forged), forged, signature))
-                .isInstanceOf(UntrustedVersionException.class).hasMessageContaining("altered snapshot");
+                .isInstanceOf(UntrustedVersionException.class).hasMessageContaining("altered version");
         // Without the recomputed hash the announcement check alone refuses it.
         assertThatThrownBy(() -> verifier.verify(announced(3, genuine), forged, signature))
                 .isInstanceOf(UntrustedVersionException.class).hasMessageContaining("differs from the announced");
