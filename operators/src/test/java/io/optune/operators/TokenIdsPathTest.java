@@ -5,7 +5,9 @@ import io.optune.engine.model.ModelConfig;
 import io.optune.engine.model.TransformerLM;
 import io.optune.engine.reward.RewardModel;
 import io.optune.engine.reward.RewardQuery;
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.checkpoint.PolicyDirectory;
+import io.optune.engine.checkpoint.SafeTensorsStream;
+import io.optune.operators.weights.VerifiedVersion;
 import io.optune.engine.tokenizer.ChatMessage;
 import io.optune.engine.tokenizer.HfTokenizer;
 import io.optune.engine.tokenizer.Tokenizer;
@@ -33,7 +35,6 @@ import io.optune.operators.weights.InMemoryWeightLog;
 import io.optune.engine.generate.SamplingConfig;
 import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
-import org.apache.flink.streaming.api.operators.ProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
@@ -90,7 +91,8 @@ class TokenIdsPathTest {
         try (NDManager m = NDManager.newBaseManager();
                 TransformerLM model = TransformerLM.create(ModelConfig.gpt2(tokenizer.vocabSize() + extraRows, 64, 16, 1, 2), m, 3, false)) {
             log.publish(new PolicyUpdate(0, 0, null, null, System.currentTimeMillis(), 0, 0, 0, 0, 0, Double.NaN),
-                    PolicySnapshot.encode(model, tokenizer, 0, 0));
+                    dir -> PolicyDirectory.write(model, tokenizer, PolicyDirectory.TokenizerFiles.of(tokenizer),
+                            SafeTensorsStream.Dtype.F32, dir));
         }
         return log;
     }
@@ -134,7 +136,7 @@ class TokenIdsPathTest {
 
     /** Trains one step on the batch and returns the published version and the ledger. */
     private static PolicyUpdate train(InMemoryWeightLog log, PreferenceBatch b, List<PromptOutcome> ledger) throws Exception {
-        try (var h = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(
+        try (var h = new OneInputStreamOperatorTestHarness<>(new io.optune.operators.train.TrainOperator(
                 new TrainFunction(log, DPO, 1, MAX_PROMPT_TOKENS, 0, 8, 1L)))) {
             h.open();
             h.processElement(new StreamRecord<>(b));
@@ -148,17 +150,31 @@ class TokenIdsPathTest {
     /** The parameters' checksum after one DPO step from version 0 on exactly this example. */
     private static String stepOn(InMemoryWeightLog log, Tokenizer tokenizer, PreferenceExample e) throws Exception {
         PolicyUpdate v0 = log.versions().get(0);
-        try (NDManager m = NDManager.newBaseManager()) {
-            PolicySnapshot.Loaded loaded = PolicySnapshot.load(log.readVerified(v0), m, v0.sha256(), null);
+        try (NDManager m = NDManager.newBaseManager(); VerifiedVersion v = log.readVerified(v0)) {
+            PolicyDirectory.Loaded loaded = PolicyDirectory.load(v.dir(), m);
             try (DpoTrainer t = new DpoTrainer(loaded.model(), DPO)) {
                 assertThat(t.step(List.of(e)).skipped()).isFalse();
-                return PolicySnapshot.verify(PolicySnapshot.encode(t.policy(), tokenizer, 1, 1)).paramsSha256();
+                return checksum(t.policy());
             }
         }
     }
 
     private static String paramsOf(InMemoryWeightLog log, PolicyUpdate u) throws Exception {
-        return PolicySnapshot.verify(log.read(u.location())).paramsSha256();
+        try (NDManager m = NDManager.newBaseManager(); VerifiedVersion v = log.readVerified(u)) {
+            try (TransformerLM model = PolicyDirectory.load(v.dir(), m).model()) {
+                return checksum(model);
+            }
+        }
+    }
+
+    /** SHA-256 over every parameter's float32 values, in the model's parameter order (versions are published in float32). */
+    private static String checksum(TransformerLM model) throws Exception {
+        java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+        for (var e : model.parameters().entrySet()) {
+            sha.update(e.getKey().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            sha.update(e.getValue().toByteArray());
+        }
+        return java.util.HexFormat.of().formatHex(sha.digest());
     }
 
     /**
@@ -279,7 +295,7 @@ class TokenIdsPathTest {
         PreferencePair bad = new PreferencePair("p-bad", "req-bad", "rev ab=", good.promptIds(),
                 new io.optune.engine.loop.PairBuilder.Pair(new io.optune.engine.loop.Response(new int[] {1, 99_999}, "?"), 1.0,
                         good.rejected(), 0.0, 1.0), 0, true);
-        try (var h = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(
+        try (var h = new OneInputStreamOperatorTestHarness<>(new io.optune.operators.train.TrainOperator(
                 new TrainFunction(log, DPO, 1, 24, 0, 8, 1L)))) {
             h.open();
             h.processElement(new StreamRecord<>(new PreferenceBatch(new PreferencePair[] {good, bad}, 0L)));

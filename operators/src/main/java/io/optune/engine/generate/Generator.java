@@ -122,7 +122,7 @@ public final class Generator {
                     hostValues += logits.length;
                 } else {
                     drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
-                    hostValues += drawn.length;
+                    hostValues += drawn.ids().length + drawn.logProbs().length;
                 }
                 cache.attach(gen);
             }
@@ -167,7 +167,7 @@ public final class Generator {
                         hostValues += logits.length;
                     } else {
                         drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
-                        hostValues += drawn.length;
+                        hostValues += drawn.ids().length + drawn.logProbs().length;
                     }
                     cache.attach(gen);
                 }

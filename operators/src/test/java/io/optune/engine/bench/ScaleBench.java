@@ -69,7 +69,7 @@ public final class ScaleBench {
                 prompts.add(ids(data, PROMPT_TOKENS, vocab));
             }
             // EOS -1: no row stops early, every call samples the same number of tokens.
-            Generator gen = new Generator(model, -1, 0);
+            Generator gen = new Generator(model, new int[0], 0);
             SamplingConfig sampling = new SamplingConfig(1f, 0.9f, NEW_TOKENS, SAMPLES);
             Rng rng = new Rng(1);
             gen.generate(manager, prompts, new SamplingConfig(1f, 0.9f, 8, SAMPLES), rng); // warm-up

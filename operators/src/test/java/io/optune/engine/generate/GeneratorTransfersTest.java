@@ -29,7 +29,7 @@ class GeneratorTransfersTest {
 
     private long copiedFor(int vocab, SamplingConfig cfg, int prompts) {
         TransformerLM model = TransformerLM.create(ModelConfig.gpt2(vocab, 64, 32, 1, 2), manager, 3, false);
-        Generator gen = new Generator(model, -1, 0); // no EOS: every row samples every step
+        Generator gen = new Generator(model, new int[0], 0); // no EOS: every row samples every step
         List<int[]> rows = java.util.Collections.nCopies(prompts, new int[] {5, 6, 7});
         List<Completion> out = gen.generate(manager, rows, cfg, new Rng(1));
         assertThat(out).hasSize(prompts * cfg.samplesPerPrompt()).allSatisfy(c -> assertThat(c.tokens()).hasSize(cfg.maxNewTokens()));
