@@ -50,7 +50,7 @@ public final class InitialPolicy {
         if (checkpoint.isPresent()) {
             return publishCheckpoint(conf, log, checkpoint.get(), progress);
         }
-        if (conf.get(OptuneOptions.REWARD_MODEL) != OptuneOptions.RewardType.GOLD) {
+        if (conf.get(OptuneOptions.REWARD_TYPE) != OptuneOptions.RewardType.GOLD) {
             // The SFT warm start knows only the built-in task, the one the gold verifier scores (its
             // prompts may arrive from any source); other tasks bring their own initial policy.
             throw new IllegalStateException("the weight log at " + conf.getOptional(OptuneOptions.WEIGHTS_PATH).orElse("(run dir)")

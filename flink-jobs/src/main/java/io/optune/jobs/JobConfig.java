@@ -251,7 +251,11 @@ public final class JobConfig {
     /** Refuses unknown optune.* keys (typos) and reads every option once so bad values fail early. */
     static void validate(Configuration conf) {
         Map<String, org.apache.flink.configuration.ConfigOption<?>> known = new LinkedHashMap<>();
-        OptuneOptions.all().forEach(o -> known.put(o.key(), o));
+        OptuneOptions.all().forEach(o -> {
+            known.put(o.key(), o);
+            // Deprecated keys stay accepted (Flink reads them in place of the new key and warns).
+            o.fallbackKeys().forEach(f -> known.put(f.getKey(), o));
+        });
         for (String key : conf.keySet()) {
             if (key.startsWith("optune.") && !known.containsKey(key) && !key.startsWith(OptuneOptions.KAFKA_PROPERTIES_PREFIX)) {
                 throw new IllegalArgumentException("unknown option '" + key + "' (see conf/optune.yaml for the documented options)");
@@ -290,5 +294,6 @@ public final class JobConfig {
         if (conf.get(OptuneOptions.SAMPLES) < 2) {
             throw new IllegalArgumentException("optune.generate.samples-per-prompt must be >= 2 to form pairs");
         }
+        RewardModels.validate(conf);
     }
 }

@@ -30,10 +30,21 @@ public final class OptuneOptions {
         KAFKA
     }
 
-    /** Which reward model scores responses. */
+    /** Which reward model scores responses (built by {@link RewardModels}, the one place that knows them). */
     public enum RewardType {
         /** The built-in task's verifier (graded gold reward). */
-        GOLD
+        GOLD,
+        /** The in-process Bradley-Terry model ({@code NeuralRewardModel}) from a trained snapshot (optune.reward.neural.snapshot). */
+        NEURAL,
+        /** A Hugging Face *ForSequenceClassification checkpoint scored inside the job (optune.reward.checkpoint). */
+        CHECKPOINT,
+        /** A remote reward service over HTTP (optune.reward.http.*). */
+        HTTP;
+
+        /** Learned rewards carry per-prompt offsets (see optune.select.score-basis). */
+        public boolean learned() {
+            return this != GOLD;
+        }
     }
 
     // ---- source ----
@@ -136,8 +147,14 @@ public final class OptuneOptions {
             .doubleType().defaultValue(0.5)
             .withDescription("Selection ratio rho in [0, 1] for OPTUNE and RANDOM.");
     public static final ConfigOption<ScoreBasis> SELECT_SCORE_BASIS = ConfigOptions.key("optune.select.score-basis")
-            .enumType(ScoreBasis.class).defaultValue(ScoreBasis.RAW)
-            .withDescription("RAW: rank the stored chosen reward; PROMPT_NORMALISED: rank it standardised by the prompt's own reward history.");
+            .enumType(ScoreBasis.class).noDefaultValue()
+            .withDescription("RAW: rank the stored chosen reward; PROMPT_NORMALISED: rank it standardised by the prompt's own "
+                    + "reward history. Default: PROMPT_NORMALISED for learned rewards (optune.reward.type NEURAL, CHECKPOINT, "
+                    + "HTTP), RAW for GOLD. A learned reward model is trained on pairwise preferences (Bradley-Terry), which "
+                    + "fix its scores only up to a shift per prompt: a prompt whose answers all score low is not a prompt the "
+                    + "policy answers badly, so ranking raw rewards would regenerate the same low-offset prompts again and "
+                    + "again. The gold verifier's scores are absolute (0 is wrong, 1 is right on every prompt), so raw "
+                    + "rewards rank its prompts well.");
     public static final ConfigOption<Integer> SELECT_WINDOW = ConfigOptions.key("optune.select.window-size")
             .intType().defaultValue(1024)
             .withDescription("Recent stored scores per select subtask that a prompt is ranked against.");
@@ -173,9 +190,32 @@ public final class OptuneOptions {
             .withDescription("Generator subtasks (each holds a copy of the policy).");
 
     // ---- score ----
-    public static final ConfigOption<RewardType> REWARD_MODEL = ConfigOptions.key("optune.score.reward-model")
+    public static final ConfigOption<RewardType> REWARD_TYPE = ConfigOptions.key("optune.reward.type")
             .enumType(RewardType.class).defaultValue(RewardType.GOLD)
-            .withDescription("Reward model that scores responses.");
+            .withDeprecatedKeys("optune.score.reward-model")
+            .withDescription("Reward model that scores responses: GOLD (the built-in task's verifier), NEURAL (a trained "
+                    + "Bradley-Terry model, optune.reward.neural.snapshot), CHECKPOINT (a Hugging Face "
+                    + "*ForSequenceClassification reward model in the job, optune.reward.checkpoint), HTTP (a remote "
+                    + "reward service, optune.reward.http.*). The old key optune.score.reward-model is still read "
+                    + "(deprecated).");
+    public static final ConfigOption<String> REWARD_CHECKPOINT = ConfigOptions.key("optune.reward.checkpoint")
+            .stringType().noDefaultValue()
+            .withDescription("CHECKPOINT reward: the Hugging Face reward checkpoint directory on any Flink file system "
+                    + "(config.json naming a *ForSequenceClassification with num_labels 1, model.safetensors or its "
+                    + "index); its tokenizer files are read from there unless optune.reward.tokenizer names them.");
+    public static final ConfigOption<String> REWARD_TOKENIZER = ConfigOptions.key("optune.reward.tokenizer")
+            .stringType().noDefaultValue()
+            .withDescription("CHECKPOINT reward: a local directory with the reward model's tokenizer.json (and "
+                    + "tokenizer_config.json with its chat template), when the checkpoint directory has none.");
+    public static final ConfigOption<Integer> REWARD_BATCH_SIZE = ConfigOptions.key("optune.reward.batch-size")
+            .intType().defaultValue(16)
+            .withDescription("CHECKPOINT reward: sequences scored per forward pass (responses of several prompts "
+                    + "are not mixed: one call scores one prompt's K responses, in chunks of this size).");
+    public static final ConfigOption<String> REWARD_NEURAL_SNAPSHOT = ConfigOptions.key("optune.reward.neural.snapshot")
+            .stringType().noDefaultValue()
+            .withDescription("NEURAL reward: a policy snapshot file (any Flink file system) holding a transformer "
+                    + "with a scalar head, trained offline with NeuralRewardModel's Bradley-Terry trainer and written with "
+                    + "PolicySnapshot.encode; its tokenizer comes with it.");
     public static final ConfigOption<Duration> SCORE_TIMEOUT = ConfigOptions.key("optune.score.timeout")
             .durationType().defaultValue(Duration.ofSeconds(10))
             .withDescription("Timeout of one reward-model call.");

@@ -66,7 +66,7 @@ public final class OptuneTopology {
                 .keyBy(Prompt::id)
                 .connect(io.memoryFeedback().keyBy(u -> u.promptId()))
                 .process(new SelectFunction(conf.get(OptuneOptions.SELECT_STRATEGY), conf.get(OptuneOptions.SELECT_RHO),
-                        conf.get(OptuneOptions.SELECT_SCORE_BASIS), conf.get(OptuneOptions.MIN_GAP),
+                        RewardModels.scoreBasis(conf), conf.get(OptuneOptions.MIN_GAP),
                         conf.get(OptuneOptions.WEIGHTING), conf.get(OptuneOptions.BETA2),
                         conf.get(OptuneOptions.SELECT_WINDOW), conf.get(OptuneOptions.SELECT_TTL),
                         conf.get(OptuneOptions.SELECT_IN_FLIGHT_TIMEOUT), seed),
@@ -164,12 +164,7 @@ public final class OptuneTopology {
     }
 
     static RewardModelFactory rewardModel(ReadableConfig conf) {
-        switch (conf.get(OptuneOptions.REWARD_MODEL)) {
-            case GOLD:
-                return GoldRewardModel::new;
-            default:
-                throw new IllegalArgumentException("unsupported reward model " + conf.get(OptuneOptions.REWARD_MODEL));
-        }
+        return RewardModels.factory(conf);
     }
 
     /** {@code optune.reference.checkpoint} as the trainer's reference source, or null (the starting policy). */

@@ -56,7 +56,26 @@ public final class HfCheckpoint {
         return isRewardModel(readJson(dir, CONFIG));
     }
 
-    static boolean isRewardModel(JsonNode config) {
+    /** The raw {@code config.json} (for fields the model config does not carry, such as {@code pad_token_id}). */
+    public static JsonNode readConfigJson(CheckpointFiles dir) {
+        return readJson(dir, CONFIG);
+    }
+
+    /**
+     * A classifier's label count as {@code config.json} states it: {@code num_labels} when present,
+     * else the size of {@code id2label}, else -1 (unstated: the stored head's shape then decides).
+     */
+    public static int labelCount(JsonNode config) {
+        if (config.hasNonNull("num_labels")) {
+            return config.get("num_labels").asInt();
+        }
+        if (config.path("id2label").isObject()) {
+            return config.get("id2label").size();
+        }
+        return -1;
+    }
+
+    public static boolean isRewardModel(JsonNode config) {
         for (JsonNode a : config.path("architectures")) {
             if (a.asText().endsWith("ForSequenceClassification")) {
                 return true;
@@ -96,9 +115,10 @@ public final class HfCheckpoint {
             throw new CheckpointException(dir.describe() + "/" + CONFIG + ": " + e.getMessage(), e);
         }
         boolean scalarHead = isRewardModel(configJson);
-        if (scalarHead && configJson.path("num_labels").asInt(1) != 1
-                && configJson.path("id2label").size() > 1) {
-            throw new CheckpointException(dir.describe() + " is a classifier with more than one label, not a reward model");
+        int labels = labelCount(configJson);
+        if (scalarHead && labels != -1 && labels != 1) {
+            throw new CheckpointException(dir.describe() + " is a sequence classifier with " + labels + " labels (num_labels "
+                    + labels + "); a reward model has exactly one (num_labels 1)");
         }
         LinkedHashMap<String, Shape> expected = TransformerLM.parameterShapes(config, scalarHead);
         NDManager owner = parent.newSubManager();
@@ -115,8 +135,10 @@ public final class HfCheckpoint {
                 }
             }
             if (!missing.isEmpty()) {
+                String head = missing.contains("score.weight")
+                        ? " (score.weight is the reward head of a *ForSequenceClassification checkpoint)" : "";
                 throw new CheckpointException(dir.describe() + " lacks " + missing.size() + " tensor(s) that a "
-                        + config.family().modelType() + " model of this config needs: " + sample(missing));
+                        + config.family().modelType() + " model of this config needs: " + sample(missing) + head);
             }
             if (!unknown.isEmpty()) {
                 throw new CheckpointException(dir.describe() + " has " + unknown.size() + " tensor(s) that a "
@@ -151,8 +173,10 @@ public final class HfCheckpoint {
                     continue;
                 }
                 if (!e.djlShape().equals(want)) {
+                    String head = name.equals("score.weight")
+                            ? " (a reward model's head has one output: num_labels 1)" : "";
                     throw new CheckpointException("tensor '" + e.name() + "' in " + where + " has shape " + e.djlShape()
-                            + ", config.json needs " + want);
+                            + ", config.json needs " + want + head);
                 }
                 if (arrays.containsKey(name) || canonical.containsValue(name)) {
                     throw new CheckpointException("tensor '" + name + "' appears twice in " + dir.describe());

@@ -36,6 +36,8 @@ import java.util.zip.GZIPInputStream;
  *   --vocab N                 vocabulary size without a tokenizer (default: the shape's)
  *   --eos ID                  end-of-sequence id (default: the tokenizer's eos_token)
  *   --seed N                  initialisation seed (default 0)
+ *   --reward true|false       a reward model (*ForSequenceClassification, num_labels 1, a score
+ *                             head instead of the LM head; pad_token_id = EOS) (default false)
  * </pre>
  */
 public final class RandomCheckpointMain {
@@ -51,14 +53,21 @@ public final class RandomCheckpointMain {
         long t0 = System.nanoTime();
         ModelConfig config = write(shape, out, dtype, tokenizer,
                 opts.containsKey("vocab") ? Integer.parseInt(opts.get("vocab")) : null,
-                opts.containsKey("eos") ? Integer.parseInt(opts.get("eos")) : null, seed);
+                opts.containsKey("eos") ? Integer.parseInt(opts.get("eos")) : null, seed,
+                Boolean.parseBoolean(opts.getOrDefault("reward", "false")));
         System.out.printf("wrote %s (%s, %s, vocab %d) to %s in %.1f s%n", shape.id(), config.family().modelType(),
                 HfCheckpointWriter.torchName(dtype), config.vocabSize(), out, (System.nanoTime() - t0) / 1e9);
     }
 
-    /** Writes the checkpoint and returns its config. */
+    /** Writes a causal-LM checkpoint and returns its config. */
     public static ModelConfig write(CheckpointShape shape, Path out, SafeTensorsStream.Dtype dtype, Path tokenizerDir,
             Integer vocabOverride, Integer eosOverride, long seed) throws IOException {
+        return write(shape, out, dtype, tokenizerDir, vocabOverride, eosOverride, seed, false);
+    }
+
+    /** Writes the checkpoint (a reward model when {@code reward}) and returns its config. */
+    public static ModelConfig write(CheckpointShape shape, Path out, SafeTensorsStream.Dtype dtype, Path tokenizerDir,
+            Integer vocabOverride, Integer eosOverride, long seed, boolean reward) throws IOException {
         if (Files.exists(out)) {
             try (var entries = Files.list(out)) {
                 if (entries.findAny().isPresent()) {
@@ -93,9 +102,11 @@ public final class RandomCheckpointMain {
             vocab = vocabOverride;
         }
         ModelConfig config = shape.config(vocab);
-        GenerationSettings gen = new GenerationSettings(eos == null ? List.of() : List.of(eos), pad, bos);
+        // A reward model pads with EOS, as GPT-2 reward models do (transformers then reads the score
+        // before a trailing EOS); a policy pads as its tokenizer says.
+        GenerationSettings gen = new GenerationSettings(eos == null ? List.of() : List.of(eos), reward ? eos : pad, bos);
         try (NDManager manager = NDManager.newBaseManager();
-                TransformerLM model = TransformerLM.create(config, manager, seed, false)) {
+                TransformerLM model = TransformerLM.create(config, manager, seed, reward)) {
             HfCheckpointWriter.write(model, gen, new LocalCheckpointFiles(out), dtype);
         }
         return config;
@@ -196,7 +207,7 @@ public final class RandomCheckpointMain {
             } else {
                 throw new IllegalArgumentException("--" + key + " needs a value");
             }
-            if (!List.of("shape", "out", "dtype", "tokenizer", "vocab", "eos", "seed").contains(key)) {
+            if (!List.of("shape", "out", "dtype", "tokenizer", "vocab", "eos", "seed", "reward").contains(key)) {
                 throw new IllegalArgumentException("unknown option --" + key);
             }
             opts.put(key, value);

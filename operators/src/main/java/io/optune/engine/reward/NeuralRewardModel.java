@@ -23,6 +23,8 @@ import java.util.List;
 public final class NeuralRewardModel implements RewardModel, AutoCloseable {
     private final TransformerLM model;
     private final PromptEncoder encoder;
+    /** The manager made for a model loaded by {@link #fromSnapshot}, closed with it; null otherwise. */
+    private NDManager owned;
 
     public NeuralRewardModel(ModelConfig config, PromptEncoder encoder, NDManager manager, long seed) {
         this(TransformerLM.create(config, manager, seed, true), encoder);
@@ -35,6 +37,30 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
         }
         this.model = model;
         this.encoder = encoder;
+    }
+
+    /**
+     * Loads a trained reward model from a policy snapshot (a transformer with a scalar head, as
+     * {@code PolicySnapshot.encode(model(), tokenizer, ...)} writes it after {@link Trainer} steps),
+     * with the snapshot's tokenizer; prompts longer than {@code maxPromptTokens} score NaN.
+     */
+    public static NeuralRewardModel fromSnapshot(byte[] snapshot, int maxPromptTokens) {
+        NDManager manager = NDManager.newBaseManager();
+        try {
+            io.optune.engine.snapshot.PolicySnapshot.Loaded loaded =
+                    io.optune.engine.snapshot.PolicySnapshot.load(snapshot, manager, null, null);
+            if (!loaded.model().hasScalarHead()) {
+                loaded.model().close();
+                throw new IllegalArgumentException("the snapshot holds a policy (a language-model head), not a reward "
+                        + "model with a scalar head");
+            }
+            NeuralRewardModel m = new NeuralRewardModel(loaded.model(), new PromptEncoder(loaded.tokenizer(), maxPromptTokens));
+            m.owned = manager;
+            return m;
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
     }
 
     public TransformerLM model() {
@@ -157,5 +183,8 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
     @Override
     public void close() {
         model.close();
+        if (owned != null) {
+            owned.close();
+        }
     }
 }

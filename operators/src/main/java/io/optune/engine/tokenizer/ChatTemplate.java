@@ -192,6 +192,17 @@ public final class ChatTemplate {
      * @throws ChatTemplateException when the template fails, raises, times out or exceeds a bound
      */
     public String render(List<ChatMessage> messages) {
+        return render(messages, true);
+    }
+
+    /**
+     * Renders the conversation, with the generation prompt only when {@code addGenerationPrompt}
+     * (false renders a finished conversation, e.g. one that ends with the assistant's answer, as a
+     * reward model reads it).
+     *
+     * @throws ChatTemplateException when the template fails, raises, times out or exceeds a bound
+     */
+    public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
         List<Map<String, Object>> msgs = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
             Map<String, Object> map = new LinkedHashMap<>();
@@ -201,7 +212,7 @@ public final class ChatTemplate {
         }
         Map<String, Object> context = new LinkedHashMap<>();
         context.put("messages", msgs);
-        context.put("add_generation_prompt", true);
+        context.put("add_generation_prompt", addGenerationPrompt);
         context.put("bos_token", bosToken == null ? "" : bosToken);
         context.put("eos_token", eosToken == null ? "" : eosToken);
         long deadline = System.nanoTime() + limits.timeout().toNanos();

@@ -436,13 +436,18 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public int[] encodeChat(List<ChatMessage> messages) {
+        return encodeChat(messages, true);
+    }
+
+    @Override
+    public int[] encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt) {
         if (chatTemplate == null) {
             return Tokenizer.super.encodeChat(messages);
         }
         Shield shield = new Shield(messages);
         String rendered;
         try {
-            rendered = chatTemplate.render(shield.messages);
+            rendered = chatTemplate.render(shield.messages, addGenerationPrompt);
         } catch (ChatTemplateException e) {
             throw new InvalidInputException("chat-template-error", e.getMessage());
         }

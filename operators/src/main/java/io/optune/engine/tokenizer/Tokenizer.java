@@ -73,6 +73,18 @@ public interface Tokenizer extends java.io.Serializable {
         throw new InvalidInputException("no-chat-template", "the tokenizer has no chat template; send the prompt as 'text'");
     }
 
+    /**
+     * As {@link #encodeChat(List)}, with the generation prompt only when {@code addGenerationPrompt}:
+     * false encodes a finished conversation (a reward model reads the prompt turns plus the
+     * assistant's answer this way). Tokenizers without a template refuse both forms.
+     */
+    default int[] encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        if (addGenerationPrompt) {
+            return encodeChat(messages);
+        }
+        throw new InvalidInputException("no-chat-template", "the tokenizer has no chat template to render a conversation with");
+    }
+
     /** A complete, JSON-serialisable description: {@code type} plus the fields the type needs. */
     Map<String, Object> spec();
 }

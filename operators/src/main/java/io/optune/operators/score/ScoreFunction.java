@@ -10,6 +10,10 @@ import io.optune.operators.records.SampledResponse;
 import io.optune.operators.records.ScoredGeneration;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.Meter;
+import org.apache.flink.metrics.MeterView;
+import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
@@ -29,6 +33,12 @@ import java.util.concurrent.TimeoutException;
  * Step 4, score: one batched reward-model call per generation (its K responses), with a timeout and
  * bounded retries. Responses with a non-finite score are dropped and counted; a generation left with
  * fewer than two scored responses, or whose scoring keeps failing, goes to {@link #DEAD_LETTERS}.
+ *
+ * <p>Metrics (operator scope): {@code rewardResponsesPerSecond} and {@code rewardRequestsPerSecond}
+ * (meters), {@code rewardBatchSize} (responses per call) and {@code rewardLatencyMs} (per attempt,
+ * failed ones included) as histograms with p50/p99, {@code rewardRetries}, {@code rewardTimeouts},
+ * {@code deadLetters}, {@code rewardInFlight} (calls running now), {@code rewardModelFailures},
+ * {@code nonFiniteRewards}, {@code unscorablePrompts}, {@code meanReward}.
  */
 public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration> {
     private static final long serialVersionUID = 1L;
@@ -46,6 +56,15 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     private transient Counter nonFinite;
     private transient Counter deadLetters;
     private transient Counter unscorable;
+    private transient Counter retries;
+    private transient Counter timeouts;
+    private transient Counter scoredResponses;
+    private transient Counter requests;
+    private transient Meter responsesPerSecond;
+    private transient Meter requestsPerSecond;
+    private transient Histogram batchSize;
+    private transient Histogram latencyMs;
+    private transient java.util.concurrent.atomic.AtomicInteger inFlight;
     private transient double rewardEma;
     private transient long unscorableCount;
     private transient long scoredCount;
@@ -73,6 +92,16 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
         unscorable = group.counter("unscorablePrompts");
         rewardEma = Double.NaN;
         group.gauge("meanReward", () -> rewardEma);
+        retries = group.counter("rewardRetries");
+        timeouts = group.counter("rewardTimeouts");
+        scoredResponses = group.counter("rewardResponses");
+        requests = group.counter("rewardRequests");
+        responsesPerSecond = group.meter("rewardResponsesPerSecond", new MeterView(scoredResponses, 10));
+        requestsPerSecond = group.meter("rewardRequestsPerSecond", new MeterView(requests, 10));
+        batchSize = group.histogram("rewardBatchSize", new DescriptiveStatisticsHistogram(500));
+        latencyMs = group.histogram("rewardLatencyMs", new DescriptiveStatisticsHistogram(500));
+        inFlight = new java.util.concurrent.atomic.AtomicInteger();
+        group.gauge("rewardInFlight", inFlight::get);
     }
 
     @Override
@@ -86,14 +115,31 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
                     : RewardQuery.text(prompt.text(), response.text()));
         }
         Exception last = null;
+        batchSize.update(queries.size());
         for (int attempt = 1; attempt <= maxAttempts; attempt++) {
-            Future<double[]> f = executor.submit(() -> model.score(queries));
+            if (attempt > 1) {
+                retries.inc();
+            }
+            requests.inc();
+            long t0 = System.nanoTime();
+            inFlight.incrementAndGet();
+            Future<double[]> f = executor.submit(() -> {
+                try {
+                    return model.score(queries);
+                } finally {
+                    inFlight.decrementAndGet();
+                }
+            });
             try {
                 double[] rewards = f.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+                latencyMs.update((System.nanoTime() - t0) / 1_000_000);
+                scoredResponses.inc(queries.size());
                 FaultInjection.check(FaultInjection.Point.SCORE);
                 emit(g, rewards, ctx, out);
                 return;
             } catch (TimeoutException e) {
+                latencyMs.update((System.nanoTime() - t0) / 1_000_000);
+                timeouts.inc();
                 f.cancel(true);
                 // A hung call may ignore the interrupt: give later calls a thread of their own.
                 executor.shutdownNow();
@@ -102,6 +148,7 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
                 failures.inc();
                 warn(g, attempt, "timed out after " + timeout.toMillis() + " ms");
             } catch (java.util.concurrent.ExecutionException e) {
+                latencyMs.update((System.nanoTime() - t0) / 1_000_000);
                 last = (Exception) (e.getCause() instanceof Exception ? e.getCause() : e);
                 failures.inc();
                 if (last instanceof IllegalArgumentException) {
@@ -141,8 +188,8 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     static String unscorableWarning(RewardModel model, long unscorable, long scored, String example) {
         String shown = example.length() <= 40 ? example : example.substring(0, 40) + "...";
         return String.format("%d prompt(s) could not be scored (%d scored so far), e.g. '%s': the reward model '%s' "
-                + "(optune.score.reward-model) accepts %s. They are dead-lettered with reason %s and nothing trains on "
-                + "them. Choose a reward model that fits your prompts with optune.score.reward-model, or send prompts it "
+                + "(optune.reward.type) accepts %s. They are dead-lettered with reason %s and nothing trains on "
+                + "them. Choose a reward model that fits your prompts with optune.reward.type, or send prompts it "
                 + "accepts (docs/ARCHITECTURE.md, 'Reward models').", unscorable, scored, shown, model.name(), model.accepts(),
                 UNSCORABLE);
     }

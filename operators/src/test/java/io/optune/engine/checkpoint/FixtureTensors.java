@@ -16,8 +16,8 @@ import java.util.Map;
  * Reads a small safetensors file of reference values whole (tests only): F32 and I64 tensors as
  * flat Java arrays with their shapes. Independent of the engine's streaming reader on purpose.
  */
-final class FixtureTensors {
-    record Tensor(long[] shape, float[] floats, long[] longs) {
+public final class FixtureTensors {
+    public record Tensor(long[] shape, float[] floats, long[] longs) {
         int dim(int i) {
             return (int) shape[i];
         }

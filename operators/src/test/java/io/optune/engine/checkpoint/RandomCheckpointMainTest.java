@@ -84,4 +84,23 @@ class RandomCheckpointMainTest {
             loaded.model().close();
         }
     }
+
+    @Test
+    void writesARewardModelThatPadsWithEos() throws Exception {
+        Path tok = Files.createDirectories(tmp.resolve("tok3"));
+        Files.writeString(tok.resolve("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"c\": 2, \"d\": 3}},"
+                + " \"added_tokens\": [{\"id\": 4, \"content\": \"<|endoftext|>\"}]}");
+        Path out = tmp.resolve("rm");
+        RandomCheckpointMain.main(new String[] {"--shape", "gpt2-mini", "--out", out.toString(), "--tokenizer", tok.toString(),
+                "--reward", "true"});
+        var config = HfCheckpoint.readConfigJson(new LocalCheckpointFiles(out));
+        assertThat(config.get("architectures").get(0).asText()).isEqualTo("GPT2ForSequenceClassification");
+        assertThat(config.get("num_labels").asInt()).isEqualTo(1);
+        assertThat(config.get("pad_token_id").asInt()).isEqualTo(4);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HfCheckpoint.Loaded loaded = HfCheckpoint.load(new LocalCheckpointFiles(out), manager);
+            assertThat(loaded.model().hasScalarHead()).isTrue();
+            loaded.model().close();
+        }
+    }
 }

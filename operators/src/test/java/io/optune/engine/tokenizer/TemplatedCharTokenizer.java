@@ -67,6 +67,11 @@ public final class TemplatedCharTokenizer implements Tokenizer {
     }
 
     @Override
+    public int[] encodeChat(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        return chars.encode(template().render(messages, addGenerationPrompt));
+    }
+
+    @Override
     public Map<String, Object> spec() {
         return Map.of("type", "test-templated-char");
     }

@@ -8,6 +8,18 @@ import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.SampledResponse;
 import io.optune.operators.records.ScoredGeneration;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.Meter;
+import org.apache.flink.runtime.jobgraph.OperatorID;
+import org.apache.flink.runtime.metrics.groups.InternalOperatorMetricGroup;
+import org.apache.flink.runtime.metrics.groups.TaskMetricGroup;
+import org.apache.flink.runtime.metrics.groups.UnregisteredMetricGroups;
+import org.apache.flink.runtime.metrics.util.InterceptingOperatorMetricGroup;
+import org.apache.flink.runtime.operators.testutils.MockEnvironment;
+import org.apache.flink.runtime.operators.testutils.MockEnvironmentBuilder;
+import org.apache.flink.streaming.api.operators.ProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.ProcessFunctionTestHarnesses;
@@ -15,6 +27,7 @@ import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -96,6 +109,72 @@ class ScoreFunctionTest {
         }
     }
 
+    /** A harness whose operator metrics can be read back. */
+    private static OneInputStreamOperatorTestHarness<Generation, ScoredGeneration> withMetrics(ScoreFunction fn,
+            InterceptingOperatorMetricGroup metrics) throws Exception {
+        TaskMetricGroup task = new UnregisteredMetricGroups.UnregisteredTaskMetricGroup() {
+            @Override
+            public InternalOperatorMetricGroup getOrAddOperator(OperatorID id, String name, Map<String, String> variables) {
+                return metrics;
+            }
+        };
+        MockEnvironment env = new MockEnvironmentBuilder().setMetricGroup(task).build();
+        var h = new OneInputStreamOperatorTestHarness<>(new ProcessOperator<>(fn), env);
+        h.open();
+        return h;
+    }
+
+    @Test
+    void scoringCallsAreMeasured() throws Exception {
+        CALLS.set(0);
+        InterceptingOperatorMetricGroup metrics = new InterceptingOperatorMetricGroup();
+        try (var h = withMetrics(new ScoreFunction(FlakyModel::new, Duration.ofSeconds(5), 3), metrics)) {
+            h.processElement(generation("copy ab=", "ab", "a", "b"), 0L);
+            h.processElement(generation("rev ab=", "ba", "ab"), 0L);
+            assertThat(h.extractOutputValues()).hasSize(2);
+        }
+        assertThat(((Counter) metrics.get("rewardRetries")).getCount()).isEqualTo(1);
+        assertThat(((Counter) metrics.get("rewardRequests")).getCount()).isEqualTo(3);
+        assertThat(((Counter) metrics.get("rewardResponses")).getCount()).isEqualTo(5);
+        assertThat(((Counter) metrics.get("rewardTimeouts")).getCount()).isZero();
+        Histogram batch = (Histogram) metrics.get("rewardBatchSize");
+        assertThat(batch.getCount()).isEqualTo(2);
+        assertThat(batch.getStatistics().getMax()).isEqualTo(3);
+        assertThat(batch.getStatistics().getMin()).isEqualTo(2);
+        assertThat(((Histogram) metrics.get("rewardLatencyMs")).getCount()).isEqualTo(3);
+        assertThat(metrics.get("rewardResponsesPerSecond")).isInstanceOf(Meter.class);
+        assertThat(metrics.get("rewardRequestsPerSecond")).isInstanceOf(Meter.class);
+        assertThat(((Gauge<?>) metrics.get("rewardInFlight")).getValue()).isEqualTo(0);
+    }
+
+    @Test
+    void timeoutsAndDeadLettersAreCounted() throws Exception {
+        InterceptingOperatorMetricGroup metrics = new InterceptingOperatorMetricGroup();
+        RewardModelFactory hung = () -> new RewardModel() {
+            @Override
+            public double[] score(List<RewardQuery> r) {
+                try {
+                    Thread.sleep(10_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return new double[r.size()];
+            }
+
+            @Override
+            public String name() {
+                return "hung";
+            }
+        };
+        try (var h = withMetrics(new ScoreFunction(hung, Duration.ofMillis(30), 2), metrics)) {
+            h.processElement(generation("copy ab=", "ab", "a"), 0L);
+        }
+        assertThat(((Counter) metrics.get("rewardTimeouts")).getCount()).isEqualTo(2);
+        assertThat(((Counter) metrics.get("rewardRetries")).getCount()).isEqualTo(1);
+        assertThat(((Counter) metrics.get("deadLetters")).getCount()).isEqualTo(1);
+        assertThat(((Counter) metrics.get("rewardResponses")).getCount()).isZero();
+    }
+
     @Test
     void nonFiniteRewardsAreDroppedAndAGenerationLeftWithoutAPairIsDeadLettered() throws Exception {
         RewardModelFactory nan = () -> new RewardModel() {
@@ -133,7 +212,7 @@ class ScoreFunctionTest {
         assertThat(java.util.stream.LongStream.rangeClosed(1, 2000).filter(ScoreFunction::shouldWarnUnscorable).toArray())
                 .containsExactly(1, 10, 100, 1000);
         String warning = ScoreFunction.unscorableWarning(new GoldRewardModel(), 10, 3, "What is the capital of France?");
-        assertThat(warning).contains("10 prompt(s) could not be scored", "'gold'", "optune.score.reward-model",
+        assertThat(warning).contains("10 prompt(s) could not be scored", "'gold'", "optune.reward.type",
                 new GoldRewardModel().accepts(), "What is the capital of France?", ScoreFunction.UNSCORABLE);
     }
 }
