@@ -213,9 +213,9 @@ public final class OptuneOptions {
                     + "are not mixed: one call scores one prompt's K responses, in chunks of this size).");
     public static final ConfigOption<String> REWARD_NEURAL_SNAPSHOT = ConfigOptions.key("optune.reward.neural.snapshot")
             .stringType().noDefaultValue()
-            .withDescription("NEURAL reward: a policy snapshot file (any Flink file system) holding a transformer "
-                    + "with a scalar head, trained offline with NeuralRewardModel's Bradley-Terry trainer and written with "
-                    + "PolicySnapshot.encode; its tokenizer comes with it.");
+            .withDescription("NEURAL reward: a local checkpoint directory holding a transformer with a scalar head "
+                    + "and its tokenizer files, trained offline with NeuralRewardModel's Bradley-Terry trainer and written with "
+                    + "PolicyDirectory.write.");
     public static final ConfigOption<Duration> SCORE_TIMEOUT = ConfigOptions.key("optune.score.timeout")
             .durationType().defaultValue(Duration.ofSeconds(10))
             .withDescription("Timeout of one reward-model call.");

@@ -102,7 +102,7 @@ public final class RewardModels {
                 String snapshot = conf.get(OptuneOptions.REWARD_NEURAL_SNAPSHOT);
                 int maxPromptTokens = conf.get(OptuneOptions.MAX_PROMPT_TOKENS);
                 checkExists(snapshot, OptuneOptions.REWARD_NEURAL_SNAPSHOT.key());
-                return () -> NeuralRewardModel.fromSnapshot(readAll(snapshot), maxPromptTokens);
+                return () -> NeuralRewardModel.fromDirectory(java.nio.file.Path.of(new Path(snapshot).toUri().getPath()), maxPromptTokens);
             }
             case CHECKPOINT: {
                 String dir = conf.get(OptuneOptions.REWARD_CHECKPOINT);
@@ -164,18 +164,6 @@ public final class RewardModels {
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot check " + key + " " + file + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static byte[] readAll(String file) {
-        Path p = new Path(file);
-        try {
-            FileSystem fs = p.getFileSystem();
-            try (InputStream in = fs.open(p)) {
-                return in.readAllBytes();
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the reward model snapshot " + file + ": " + e.getMessage(), e);
         }
     }
 }

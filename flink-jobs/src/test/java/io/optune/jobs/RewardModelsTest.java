@@ -14,7 +14,9 @@ import io.optune.engine.reward.HfRewardModel;
 import io.optune.engine.reward.NeuralRewardModel;
 import io.optune.engine.reward.RewardModel;
 import io.optune.engine.reward.RewardQuery;
-import io.optune.engine.snapshot.PolicySnapshot;
+import io.optune.engine.checkpoint.LocalCheckpointFiles;
+import io.optune.engine.checkpoint.PolicyDirectory;
+import io.optune.engine.checkpoint.SafeTensorsStream;
 import io.optune.engine.tokenizer.CharTokenizer;
 import io.optune.jobs.OptuneOptions.RewardType;
 import io.optune.operators.select.ScoreBasis;
@@ -105,11 +107,12 @@ class RewardModelsTest {
         CharTokenizer tok = new CharTokenizer();
         List<RewardQuery> queries = RewardQuery.texts(List.of("rev abc=", "rev abc="), List.of("cba", "abc"));
         double[] expected;
-        Path file = dir.resolve("bt.snapshot");
+        Path file = dir.resolve("bt-reward");
         try (NDManager m = NDManager.newBaseManager();
                 NeuralRewardModel bt = new NeuralRewardModel(ModelConfig.tiny(tok.vocabSize()), new PromptEncoder(tok, 24), m, 5)) {
             expected = bt.score(queries);
-            Files.write(file, PolicySnapshot.encode(bt.model(), tok, 0, 0));
+            PolicyDirectory.write(bt.model(), tok, PolicyDirectory.TokenizerFiles.of(tok), SafeTensorsStream.Dtype.F32,
+                    new LocalCheckpointFiles(file));
         }
         Configuration c = conf(Map.of("optune.reward.type", "NEURAL", "optune.reward.neural.snapshot", file.toString()));
         try (NeuralRewardModel loaded = (NeuralRewardModel) RewardModels.factory(c).create()) {

@@ -40,24 +40,24 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
     }
 
     /**
-     * Loads a trained reward model from a policy snapshot (a transformer with a scalar head, as
-     * {@code PolicySnapshot.encode(model(), tokenizer, ...)} writes it after {@link Trainer} steps),
-     * with the snapshot's tokenizer; prompts longer than {@code maxPromptTokens} score NaN.
+     * Loads a trained reward model from a checkpoint directory (a transformer with a scalar head and
+     * its tokenizer files, as {@code PolicyDirectory.write(model(), tokenizer, ...)} writes it after
+     * {@link Trainer} steps: a {@code GPT2ForSequenceClassification} checkpoint); prompts longer than
+     * {@code maxPromptTokens} score NaN.
      */
-    public static NeuralRewardModel fromSnapshot(byte[] snapshot, int maxPromptTokens) {
+    public static NeuralRewardModel fromDirectory(java.nio.file.Path dir, int maxPromptTokens) throws java.io.IOException {
         NDManager manager = NDManager.newBaseManager();
         try {
-            io.optune.engine.snapshot.PolicySnapshot.Loaded loaded =
-                    io.optune.engine.snapshot.PolicySnapshot.load(snapshot, manager, null, null);
+            io.optune.engine.checkpoint.PolicyDirectory.Loaded loaded = io.optune.engine.checkpoint.PolicyDirectory.load(dir, manager);
             if (!loaded.model().hasScalarHead()) {
                 loaded.model().close();
-                throw new IllegalArgumentException("the snapshot holds a policy (a language-model head), not a reward "
-                        + "model with a scalar head");
+                throw new IllegalArgumentException("the checkpoint " + dir + " holds a policy (a language-model head), not a "
+                        + "reward model with a scalar head");
             }
             NeuralRewardModel m = new NeuralRewardModel(loaded.model(), new PromptEncoder(loaded.tokenizer(), maxPromptTokens));
             m.owned = manager;
             return m;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | java.io.IOException e) {
             manager.close();
             throw e;
         }
