@@ -70,8 +70,18 @@ public class AsyncScoreFunction extends RichAsyncFunction<Generation, ScoreResul
         // Flink counts retries after the first attempt.
         return new AsyncRetryStrategies.ExponentialBackoffDelayRetryStrategyBuilder<ScoreResult>(attempts - 1,
                 initialBackoff.toMillis(), maxBackoff.toMillis(), 2.0)
-                .ifResult(results -> results != null && results.stream().anyMatch(ScoreResult::retriable))
+                .ifResult(new AnyRetriable())
                 .build();
+    }
+
+    /** The retry predicate (the strategy ships with the job graph: no lambdas). */
+    private static final class AnyRetriable implements java.util.function.Predicate<java.util.Collection<ScoreResult>>, java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public boolean test(java.util.Collection<ScoreResult> results) {
+            return results != null && results.stream().anyMatch(ScoreResult::retriable);
+        }
     }
 
     /** The async operator's timeout: every attempt timing out, plus the backoffs between them. */
