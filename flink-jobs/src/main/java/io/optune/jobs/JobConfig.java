@@ -276,6 +276,12 @@ public final class JobConfig {
         if (conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC).isPresent() && conf.getOptional(OptuneOptions.KAFKA_BOOTSTRAP).isEmpty()) {
             throw new IllegalArgumentException("optune.kafka.updates.topic needs optune.kafka.bootstrap-servers");
         }
+        if (conf.get(OptuneOptions.REWARD_MODEL) == OptuneOptions.RewardType.HTTP) {
+            if (conf.getOptional(OptuneOptions.REWARD_HTTP_URL).isEmpty()) {
+                throw new IllegalArgumentException("optune.score.reward-model HTTP needs optune.reward.http.url (docs/REWARD-HTTP.md)");
+            }
+            OptuneTopology.httpRewardConfig(conf); // url, batch, token and timeout values are checked here, before the job starts
+        }
         if (conf.get(OptuneOptions.SAMPLES) < 2) {
             throw new IllegalArgumentException("optune.generate.samples-per-prompt must be >= 2 to form pairs");
         }
