@@ -3,6 +3,13 @@ package io.optune.jobs;
 import io.optune.operators.score.HttpRewardConfig;
 import org.apache.flink.configuration.Configuration;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import io.optune.connectors.weights.FileSystemWeightLog;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.graph.StreamNode;
+
+import java.nio.file.Path;
+import java.util.List;
 
 import java.time.Duration;
 
@@ -18,6 +25,25 @@ class HttpRewardOptionsTest {
             c.setString(kv[i], kv[i + 1]);
         }
         return c;
+    }
+
+    @TempDir
+    Path dir;
+
+    private List<String> operatorNames(String... more) throws Exception {
+        Configuration conf = EmbeddedRuns.config(dir.resolve("run"), more);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.resolve("weights").toUri().toString()).build();
+        OptuneTopology.build(conf, Connections.fileSystem(env, conf, log, dir.resolve("feedback").toUri().toString(),
+                dir.resolve("dead-letters").toUri().toString()));
+        return env.getStreamGraph().getStreamNodes().stream().map(StreamNode::getOperatorName).toList();
+    }
+
+    @Test
+    void theRewardTypePicksTheScoreStep() throws Exception {
+        assertThat(operatorNames()).contains("score").doesNotContain("score-http", "score-http-split");
+        assertThat(operatorNames("--optune.score.reward-model", "HTTP", "--optune.reward.http.url", "http://127.0.0.1:1/score"))
+                .contains("score-http", "score-http-split", "build-pairs").doesNotContain("score");
     }
 
     @Test
