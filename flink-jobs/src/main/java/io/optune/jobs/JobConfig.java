@@ -295,5 +295,8 @@ public final class JobConfig {
             throw new IllegalArgumentException("optune.generate.samples-per-prompt must be >= 2 to form pairs");
         }
         RewardModels.validate(conf);
+        if (conf.get(OptuneOptions.REWARD_TYPE) == OptuneOptions.RewardType.HTTP) {
+            OptuneTopology.httpRewardConfig(conf); // url, batch, token and timeout values are checked here, before the job starts
+        }
     }
 }

@@ -223,6 +223,65 @@ public final class OptuneOptions {
             .intType().defaultValue(3)
             .withDescription("Attempts per generation before it is dead-lettered.");
 
+    // ---- remote reward service (optune.score.reward-model HTTP; docs/REWARD-HTTP.md) ----
+    public static final ConfigOption<String> REWARD_HTTP_URL = ConfigOptions.key("optune.reward.http.url")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward: the service's scoring URL (http:// or https://), e.g. http://rm:8080/score or TEI's http://tei:80/predict.");
+    public static final ConfigOption<io.optune.operators.score.HttpRewardConfig.Protocol> REWARD_HTTP_PROTOCOL =
+            ConfigOptions.key("optune.reward.http.protocol")
+            .enumType(io.optune.operators.score.HttpRewardConfig.Protocol.class).defaultValue(io.optune.operators.score.HttpRewardConfig.Protocol.OPTUNE)
+            .withDescription("HTTP reward wire format: OPTUNE (our JSON, docs/REWARD-HTTP.md) or TEI (text-embeddings-inference /predict).");
+    public static final ConfigOption<String> REWARD_HTTP_SCORES_PATH = ConfigOptions.key("optune.reward.http.scores-path")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward: JSON pointer to the scores array in an answer (default /scores for OPTUNE, the whole body for TEI).");
+    public static final ConfigOption<String> REWARD_HTTP_TEI_LABEL = ConfigOptions.key("optune.reward.http.tei-label")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward, TEI: the label whose score is the reward (unset: the model must return exactly one label).");
+    public static final ConfigOption<Boolean> REWARD_HTTP_TEI_RAW_SCORES = ConfigOptions.key("optune.reward.http.tei-raw-scores")
+            .booleanType().defaultValue(true)
+            .withDescription("HTTP reward, TEI: ask for raw logits (raw_scores) rather than sigmoid/softmax outputs.");
+    public static final ConfigOption<Integer> REWARD_HTTP_BATCH_MAX_RESPONSES = ConfigOptions.key("optune.reward.http.batch-max-responses")
+            .intType().defaultValue(64)
+            .withDescription("HTTP reward: most responses in one request (a generation with more goes alone).");
+    public static final ConfigOption<Duration> REWARD_HTTP_BATCH_MAX_DELAY = ConfigOptions.key("optune.reward.http.batch-max-delay")
+            .durationType().defaultValue(Duration.ofMillis(20))
+            .withDescription("HTTP reward: longest a generation waits for others to share its request.");
+    public static final ConfigOption<Integer> REWARD_HTTP_MAX_IN_FLIGHT = ConfigOptions.key("optune.reward.http.max-in-flight")
+            .intType().defaultValue(8)
+            .withDescription("HTTP reward: most requests outstanding per score subtask (the service's concurrency share).");
+    public static final ConfigOption<Integer> REWARD_HTTP_CAPACITY = ConfigOptions.key("optune.reward.http.capacity")
+            .intType().defaultValue(256)
+            .withDescription("HTTP reward: generations the async operator holds in flight per subtask (checkpointed, re-sent after a restore); "
+                    + "back-pressure beyond it. At least max-in-flight x batch-max-responses / samples-per-prompt keeps the service busy.");
+    public static final ConfigOption<Duration> REWARD_HTTP_TIMEOUT = ConfigOptions.key("optune.reward.http.timeout")
+            .durationType().defaultValue(Duration.ofSeconds(10))
+            .withDescription("HTTP reward: timeout of one request (connect and answer).");
+    public static final ConfigOption<Integer> REWARD_HTTP_MAX_ATTEMPTS = ConfigOptions.key("optune.reward.http.max-attempts")
+            .intType().defaultValue(3)
+            .withDescription("HTTP reward: attempts per generation (the first included) on retriable failures: 5xx, 429, timeouts, refused or "
+                    + "broken connections, malformed answers. Other 4xx and wrong-length answers are not retried.");
+    public static final ConfigOption<Duration> REWARD_HTTP_BACKOFF = ConfigOptions.key("optune.reward.http.backoff")
+            .durationType().defaultValue(Duration.ofMillis(200))
+            .withDescription("HTTP reward: first retry delay, doubled per attempt (Flink's exponential backoff).");
+    public static final ConfigOption<Duration> REWARD_HTTP_MAX_BACKOFF = ConfigOptions.key("optune.reward.http.max-backoff")
+            .durationType().defaultValue(Duration.ofSeconds(5))
+            .withDescription("HTTP reward: longest retry delay.");
+    public static final ConfigOption<String> REWARD_HTTP_TOKEN_ENV = ConfigOptions.key("optune.reward.http.token-env")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward: name of the environment variable holding the bearer token (the token itself never goes into options or logs).");
+    public static final ConfigOption<String> REWARD_HTTP_TOKEN_FILE = ConfigOptions.key("optune.reward.http.token-file")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward: file holding the bearer token, e.g. a Kubernetes Secret mounted into the TaskManagers.");
+    public static final ConfigOption<String> REWARD_HTTP_TRUST_STORE = ConfigOptions.key("optune.reward.http.trust-store")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward: PKCS12 (or .jks) trust store for the service's certificate (unset: the JVM's default trust).");
+    public static final ConfigOption<String> REWARD_HTTP_TRUST_STORE_PASSWORD = ConfigOptions.key("optune.reward.http.trust-store-password")
+            .stringType().noDefaultValue()
+            .withDescription("HTTP reward: password of the trust store (integrity check only; a trust store holds no secrets).");
+    public static final ConfigOption<Boolean> REWARD_HTTP_GZIP = ConfigOptions.key("optune.reward.http.gzip")
+            .booleanType().defaultValue(false)
+            .withDescription("HTTP reward: gzip request bodies (the service must accept Content-Encoding: gzip). Gzipped answers are always accepted.");
+
     // ---- pairs ----
     public static final ConfigOption<Double> MIN_GAP = ConfigOptions.key("optune.pairs.min-gap")
             .doubleType().defaultValue(0.01)

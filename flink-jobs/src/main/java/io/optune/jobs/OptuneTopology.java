@@ -1,6 +1,9 @@
 package io.optune.jobs;
 
+import java.net.URI;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.reward.GoldRewardModel;
@@ -23,7 +26,11 @@ import io.optune.operators.records.Prompt;
 import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.score.RewardModelFactory;
+import io.optune.operators.score.AsyncScoreFunction;
+import io.optune.operators.score.HttpRewardConfig;
 import io.optune.operators.score.ScoreFunction;
+import io.optune.operators.score.ScoreResult;
+import io.optune.operators.score.ScoreResultSplit;
 import io.optune.operators.select.SelectFunction;
 import io.optune.operators.train.ReferenceSource;
 import io.optune.operators.train.TrainFunction;
@@ -31,6 +38,7 @@ import io.optune.operators.train.TrainOperator;
 import io.optune.connectors.checkpoint.FlinkCheckpointFiles;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ReadableConfig;
+import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 
@@ -84,11 +92,9 @@ public final class OptuneTopology {
                                 .onDevice(device(conf, OptuneOptions.GENERATE_DEVICE)))
                 .uid(Uids.GENERATE).setParallelism(genParallelism);
 
-        // 4. score: batched reward-model calls with timeout and retries
-        SingleOutputStreamOperator<ScoredGeneration> scored = generations
-                .process(new ScoreFunction(rewardModel(conf), conf.get(OptuneOptions.SCORE_TIMEOUT), conf.get(OptuneOptions.SCORE_ATTEMPTS)),
-                        TypeInformation.of(ScoredGeneration.class))
-                .name("score").uid(Uids.SCORE).setParallelism(genParallelism);
+        // 4. score: batched reward-model calls with timeout and retries (in-process, or a remote service)
+        ScoreStep score = scoreStep(conf, generations, genParallelism);
+        SingleOutputStreamOperator<ScoredGeneration> scored = score.scored();
 
         // 5. pair: merge with memory, weight by gap; new memory goes back to select
         SingleOutputStreamOperator<PreferencePair> freshPairs = scored
@@ -133,7 +139,7 @@ public final class OptuneTopology {
         }
 
         DataStream<DeadLetter> deadLetters = prompts.getSideOutput(IngestFunction.DEAD_LETTERS)
-                .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
+                .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), score.deadLetters());
         DataStream<DeadLetter> stored = userText == UserText.FULL ? deadLetters
                 : deadLetters.map(userText::apply, TypeInformation.of(DeadLetter.class)).name("hash-dead-letter-text").uid(Uids.HASH_DEAD_LETTER_TEXT);
         if (conf.getOptional(OptuneOptions.AUDIT_RETENTION).isPresent()) {
@@ -161,6 +167,61 @@ public final class OptuneTopology {
     /** A role's device option, else optune.engine.device. */
     static String device(ReadableConfig conf, org.apache.flink.configuration.ConfigOption<String> role) {
         return conf.getOptional(role).orElse(conf.get(OptuneOptions.ENGINE_DEVICE));
+    }
+
+    /** The score step's outputs: scored generations, and generations that could not be scored. */
+    record ScoreStep(SingleOutputStreamOperator<ScoredGeneration> scored, DataStream<DeadLetter> deadLetters) {}
+
+    /** Step 4 for the configured reward: in-process ({@link ScoreFunction}) or a remote service through async I/O. */
+    static ScoreStep scoreStep(ReadableConfig conf, DataStream<Generation> generations, int parallelism) {
+        if (conf.get(OptuneOptions.REWARD_TYPE) == OptuneOptions.RewardType.HTTP) {
+            HttpRewardConfig http = httpRewardConfig(conf);
+            int attempts = conf.get(OptuneOptions.REWARD_HTTP_MAX_ATTEMPTS);
+            Duration maxBackoff = conf.get(OptuneOptions.REWARD_HTTP_MAX_BACKOFF);
+            // Unordered: pairs do not depend on arrival order; in-flight generations are checkpointed and re-sent on restore.
+            SingleOutputStreamOperator<ScoreResult> results = AsyncDataStream.unorderedWaitWithRetry(generations,
+                            new AsyncScoreFunction(http), AsyncScoreFunction.operatorTimeout(http, attempts, maxBackoff).toMillis(),
+                            TimeUnit.MILLISECONDS, conf.get(OptuneOptions.REWARD_HTTP_CAPACITY),
+                            AsyncScoreFunction.retryStrategy(attempts, conf.get(OptuneOptions.REWARD_HTTP_BACKOFF), maxBackoff))
+                    .returns(TypeInformation.of(ScoreResult.class))
+                    .name("score-http").uid(Uids.SCORE_HTTP).setParallelism(parallelism);
+            SingleOutputStreamOperator<ScoredGeneration> scored = results
+                    .process(new ScoreResultSplit(), TypeInformation.of(ScoredGeneration.class))
+                    .name("score-http-split").uid(Uids.SCORE_HTTP_SPLIT).setParallelism(parallelism);
+            return new ScoreStep(scored, scored.getSideOutput(ScoreResultSplit.DEAD_LETTERS));
+        }
+        SingleOutputStreamOperator<ScoredGeneration> scored = generations
+                .process(new ScoreFunction(rewardModel(conf), conf.get(OptuneOptions.SCORE_TIMEOUT), conf.get(OptuneOptions.SCORE_ATTEMPTS)),
+                        TypeInformation.of(ScoredGeneration.class))
+                .name("score").uid(Uids.SCORE).setParallelism(parallelism);
+        return new ScoreStep(scored, scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
+    }
+
+    /** The remote reward service's settings from optune.reward.http.* (checked by the builder). */
+    static HttpRewardConfig httpRewardConfig(ReadableConfig conf) {
+        String url = conf.getOptional(OptuneOptions.REWARD_HTTP_URL)
+                .orElseThrow(() -> new IllegalArgumentException("optune.reward.type HTTP needs optune.reward.http.url"));
+        URI uri;
+        try {
+            uri = new URI(url);
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalArgumentException("optune.reward.http.url is not a URL: " + e.getMessage(), e);
+        }
+        return HttpRewardConfig.builder(uri)
+                .setProtocol(conf.get(OptuneOptions.REWARD_HTTP_PROTOCOL))
+                .optScoresPath(conf.getOptional(OptuneOptions.REWARD_HTTP_SCORES_PATH).orElse(null))
+                .optTeiLabel(conf.getOptional(OptuneOptions.REWARD_HTTP_TEI_LABEL).orElse(null))
+                .optTeiRawScores(conf.get(OptuneOptions.REWARD_HTTP_TEI_RAW_SCORES))
+                .setBatchMaxResponses(conf.get(OptuneOptions.REWARD_HTTP_BATCH_MAX_RESPONSES))
+                .setBatchMaxDelay(conf.get(OptuneOptions.REWARD_HTTP_BATCH_MAX_DELAY))
+                .setMaxInFlight(conf.get(OptuneOptions.REWARD_HTTP_MAX_IN_FLIGHT))
+                .setRequestTimeout(conf.get(OptuneOptions.REWARD_HTTP_TIMEOUT))
+                .optTokenEnv(conf.getOptional(OptuneOptions.REWARD_HTTP_TOKEN_ENV).orElse(null))
+                .optTokenFile(conf.getOptional(OptuneOptions.REWARD_HTTP_TOKEN_FILE).orElse(null))
+                .optTrustStore(conf.getOptional(OptuneOptions.REWARD_HTTP_TRUST_STORE).orElse(null),
+                        conf.getOptional(OptuneOptions.REWARD_HTTP_TRUST_STORE_PASSWORD).orElse(null))
+                .optGzipRequests(conf.get(OptuneOptions.REWARD_HTTP_GZIP))
+                .build();
     }
 
     static RewardModelFactory rewardModel(ReadableConfig conf) {

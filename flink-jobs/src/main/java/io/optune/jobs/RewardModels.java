@@ -35,13 +35,14 @@ public final class RewardModels {
             RewardType.GOLD, List.of(),
             RewardType.NEURAL, List.of(OptuneOptions.REWARD_NEURAL_SNAPSHOT),
             RewardType.CHECKPOINT, List.of(OptuneOptions.REWARD_CHECKPOINT),
-            RewardType.HTTP, List.of());
+            RewardType.HTTP, List.of(OptuneOptions.REWARD_HTTP_URL));
 
     /** Options that belong to one reward type only. */
     private static final Map<ConfigOption<String>, RewardType> OWNER = Map.of(
             OptuneOptions.REWARD_NEURAL_SNAPSHOT, RewardType.NEURAL,
             OptuneOptions.REWARD_CHECKPOINT, RewardType.CHECKPOINT,
-            OptuneOptions.REWARD_TOKENIZER, RewardType.CHECKPOINT);
+            OptuneOptions.REWARD_TOKENIZER, RewardType.CHECKPOINT,
+            OptuneOptions.REWARD_HTTP_URL, RewardType.HTTP);
 
     /**
      * Checks the reward choice from the configuration alone (no file access).
@@ -67,10 +68,6 @@ public final class RewardModels {
                         + " or remove " + e.getKey().key());
             }
         }
-        if (type == RewardType.HTTP) {
-            throw new IllegalArgumentException("optune.reward.type HTTP (a remote reward service, optune.reward.http.*) is "
-                    + "not in this build; choose GOLD, NEURAL or CHECKPOINT");
-        }
         if (conf.get(OptuneOptions.REWARD_BATCH_SIZE) < 1) {
             throw new IllegalArgumentException("optune.reward.batch-size must be >= 1, got " + conf.get(OptuneOptions.REWARD_BATCH_SIZE));
         }
@@ -79,7 +76,9 @@ public final class RewardModels {
     private static String describe(RewardType type) {
         switch (type) {
             case NEURAL:
-                return "a policy snapshot holding a trained Bradley-Terry reward model";
+                return "a checkpoint directory holding a trained Bradley-Terry reward model";
+            case HTTP:
+                return "a remote reward service, docs/REWARD-HTTP.md";
             case CHECKPOINT:
                 return "a Hugging Face *ForSequenceClassification checkpoint directory with num_labels 1";
             default:
@@ -112,6 +111,9 @@ public final class RewardModels {
                 // The engine's default device; the engine-device option passes its value here.
                 return checkpoint(dir, tokenizer, batch, null);
             }
+            case HTTP:
+                throw new IllegalArgumentException("optune.reward.type HTTP scores through async I/O in the topology "
+                        + "(OptuneTopology.scoreStep), not with an in-process reward model");
             default:
                 throw new IllegalArgumentException("unsupported reward type " + type);
         }

@@ -57,7 +57,7 @@ class RewardModelsTest {
         assertThatThrownBy(() -> JobConfig.validate(conf(Map.of("optune.reward.type", "NEURAL"))))
                 .hasMessageContaining("optune.reward.type NEURAL needs optune.reward.neural.snapshot");
         assertThatThrownBy(() -> JobConfig.validate(conf(Map.of("optune.reward.type", "HTTP"))))
-                .hasMessageContaining("not in this build");
+                .hasMessageContaining("optune.reward.type HTTP needs optune.reward.http.url");
         assertThatThrownBy(() -> JobConfig.validate(conf(Map.of("optune.reward.type", "BRADLEY"))))
                 .hasMessageContaining("optune.reward.type");
         assertThatThrownBy(() -> JobConfig.validate(conf(Map.of("optune.reward.checkpoint", "/models/rm"))))
