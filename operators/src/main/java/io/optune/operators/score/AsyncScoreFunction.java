@@ -3,6 +3,7 @@ package io.optune.operators.score;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.Prompt;
+import io.optune.operators.records.SampledResponse;
 import io.optune.operators.records.ScoredGeneration;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -137,7 +138,8 @@ public class AsyncScoreFunction extends RichAsyncFunction<Generation, ScoreResul
             return;
         }
         HttpRewardClient.Item item = new HttpRewardClient.Item(prompt.id(), prompt.isChat() ? null : prompt.text(),
-                prompt.isChat() ? prompt.messages() : null, List.of(g.responses()));
+                prompt.isChat() ? prompt.messages() : null,
+                java.util.Arrays.stream(g.responses()).map(SampledResponse::text).toList());
         batcher.submit(item).whenComplete((scores, err) -> {
             ScoreResult r;
             if (err != null) {
@@ -166,24 +168,15 @@ public class AsyncScoreFunction extends RichAsyncFunction<Generation, ScoreResul
 
     /** Drops responses with a non-finite score; fewer than two left is a dead letter (nothing to pair). */
     private ScoreResult scored(Generation g, double[] rewards) {
-        List<String> kept = new ArrayList<>();
-        List<Double> keptRewards = new ArrayList<>();
-        for (int i = 0; i < rewards.length; i++) {
-            if (Double.isFinite(rewards[i])) {
-                kept.add(g.responses()[i]);
-                keptRewards.add(rewards[i]);
-            } else {
-                nonFinite.inc();
-            }
+        ScoredGeneration scored = ScoredGeneration.keepFinite(g, rewards); // the client checked the count
+        int nonFiniteCount = ScoredGeneration.countNonFinite(rewards);
+        nonFinite.inc(nonFiniteCount);
+        if (scored == null) {
+            return ScoreResult.failed(DeadLetter.of(g.request().prompt(), "score", "non-finite-reward", "only "
+                    + (rewards.length - nonFiniteCount) + " of " + rewards.length + " responses got a finite reward from "
+                    + config.url()), false);
         }
-        if (kept.size() < 2) {
-            return ScoreResult.failed(DeadLetter.of(g.request().prompt(), "score", "non-finite-reward",
-                    "only " + kept.size() + " of " + rewards.length + " responses got a finite reward from " + config.url()), false);
-        }
-        double[] r = keptRewards.stream().mapToDouble(Double::doubleValue).toArray();
-        Generation trimmed = kept.size() == rewards.length ? g
-                : new Generation(g.request(), kept.toArray(new String[0]), g.policyVersion(), g.tokens());
-        return ScoreResult.scored(new ScoredGeneration(trimmed, r));
+        return ScoreResult.scored(scored);
     }
 
     @Override

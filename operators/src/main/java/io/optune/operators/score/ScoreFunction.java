@@ -199,32 +199,25 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     }
 
     private void emit(Generation g, double[] rewards, Context ctx, Collector<ScoredGeneration> out) {
-        if (rewards == null || rewards.length != g.responses().length) {
-            throw new IllegalStateException("reward model returned " + (rewards == null ? "null" : rewards.length + " scores")
-                    + " for " + g.responses().length + " responses");
+        ScoredGeneration scored;
+        try {
+            scored = ScoredGeneration.keepFinite(g, rewards);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException(e.getMessage(), e); // a broken reward model, not bad input: retried, then dead-lettered
         }
-        List<SampledResponse> kept = new ArrayList<>();
-        List<Double> keptRewards = new ArrayList<>();
-        for (int i = 0; i < rewards.length; i++) {
-            if (Double.isFinite(rewards[i])) {
-                kept.add(g.responses()[i]);
-                keptRewards.add(rewards[i]);
-                rewardEma = Double.isNaN(rewardEma) ? rewards[i] : 0.99 * rewardEma + 0.01 * rewards[i];
-            } else {
-                nonFinite.inc();
-            }
-        }
-        if (kept.size() < 2) {
+        nonFinite.inc(ScoredGeneration.countNonFinite(rewards));
+        if (scored == null) {
             deadLetters.inc();
             ctx.output(DEAD_LETTERS, DeadLetter.of(g.request().prompt(), "score", "non-finite-reward",
-                    "only " + kept.size() + " of " + rewards.length + " responses got a finite reward"));
+                    "only " + (rewards.length - ScoredGeneration.countNonFinite(rewards)) + " of " + rewards.length
+                            + " responses got a finite reward"));
             return;
         }
+        for (double r : scored.rewards()) {
+            rewardEma = Double.isNaN(rewardEma) ? r : 0.99 * rewardEma + 0.01 * r;
+        }
         scoredCount++;
-        double[] r = keptRewards.stream().mapToDouble(Double::doubleValue).toArray();
-        Generation trimmed = kept.size() == rewards.length ? g
-                : new Generation(g.request(), g.promptIds(), kept.toArray(new SampledResponse[0]), g.policyVersion(), g.tokens());
-        out.collect(new ScoredGeneration(trimmed, r));
+        out.collect(scored);
     }
 
     private static ExecutorService newExecutor() {

@@ -4,6 +4,7 @@ import io.optune.engine.tokenizer.ChatMessage;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.Prompt;
+import io.optune.operators.records.SampledResponse;
 import io.optune.operators.score.RewardTestServer.Behaviour;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.Configuration;
@@ -45,7 +46,17 @@ class AsyncScoreFunctionTest {
     }
 
     static Generation generation(String id, Prompt prompt, String... responses) {
-        return new Generation(new GenerationRequest(prompt, null, 0L), responses, 1L, 0);
+        return new Generation(new GenerationRequest(prompt, null, 0L), new int[] {1}, sampled(responses), 1L, 0);
+    }
+
+    /** Responses as the generator would carry them; only the text matters to a remote reward service. */
+    static SampledResponse[] sampled(String... texts) {
+        SampledResponse[] out = new SampledResponse[texts.length];
+        for (int i = 0; i < texts.length; i++) {
+            int[] ids = texts[i].chars().toArray();
+            out[i] = new SampledResponse(ids, new float[ids.length], false, texts[i]);
+        }
+        return out;
     }
 
     static Generation text(String id, String... responses) {
@@ -130,7 +141,7 @@ class AsyncScoreFunctionTest {
         assertThat(out).hasSize(6).allSatisfy(r -> assertThat(r.isScored()).isTrue());
         for (ScoreResult r : out) {
             Generation g = r.scored().generation();
-            double[] expected = java.util.Arrays.stream(g.responses()).mapToDouble(String::length).toArray();
+            double[] expected = java.util.Arrays.stream(g.responses()).mapToDouble(x -> x.text().length()).toArray();
             assertThat(r.scored().rewards()).containsExactly(expected);
         }
         assertThat(server.received()).allSatisfy(q -> assertThat(q.responses()).isLessThanOrEqualTo(8));
@@ -236,7 +247,7 @@ class AsyncScoreFunctionTest {
         List<ScoreResult> out = run(config().build(), 2, Duration.ofSeconds(30),
                 List.of(text("four", "a", "bb", "ccc", "dddd"), text("two", "a", "bb")));
         ScoreResult four = out.stream().filter(ScoreResult::isScored).findFirst().orElseThrow();
-        assertThat(four.scored().generation().responses()).containsExactly("bb", "ccc", "dddd");
+        assertThat(four.scored().generation().responses()).extracting(SampledResponse::text).containsExactly("bb", "ccc", "dddd");
         assertThat(four.scored().rewards()).containsExactly(2, 3, 4);
         ScoreResult two = out.stream().filter(r -> !r.isScored()).findFirst().orElseThrow();
         assertThat(two.deadLetter().reason()).isEqualTo("non-finite-reward");

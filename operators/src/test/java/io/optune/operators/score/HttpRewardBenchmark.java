@@ -180,7 +180,7 @@ public final class HttpRewardBenchmark {
                 }
                 Prompt p = new Prompt("p" + i, "r" + i, "prompt number " + i, "", 0L);
                 synchronized (ctx.getCheckpointLock()) {
-                    ctx.collect(new Generation(new GenerationRequest(p, null, 0L), rs, 1L, 0));
+                    ctx.collect(new Generation(new GenerationRequest(p, null, 0L), new int[] {1}, AsyncScoreFunctionTest.sampled(rs), 1L, 0));
                 }
             }
             achieved = count / ((System.nanoTime() - t0) / 1e9);
