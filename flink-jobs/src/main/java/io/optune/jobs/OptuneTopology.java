@@ -24,7 +24,10 @@ import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.score.RewardModelFactory;
 import io.optune.operators.score.ScoreFunction;
+import io.optune.operators.select.SelectConfig;
 import io.optune.operators.select.SelectFunction;
+import io.optune.engine.loop.AutoRho;
+import io.optune.engine.loop.StreamSelector;
 import io.optune.operators.train.TrainFunction;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.configuration.ReadableConfig;
@@ -48,6 +51,23 @@ public final class OptuneTopology {
             DataStream<DeadLetter> deadLetters,
             DataStream<PromptOutcome> ledger) {}
 
+    static SelectConfig selectConfig(ReadableConfig conf, long seed) {
+        var fixed = OptuneOptions.fixedRho(conf);
+        SelectConfig.Builder b = SelectConfig.builder(conf.get(OptuneOptions.SELECT_STRATEGY), fixed.orElse(conf.get(OptuneOptions.SELECT_AUTO_MAX)))
+                .basis(conf.get(OptuneOptions.SELECT_SCORE_BASIS))
+                .pairs(conf.get(OptuneOptions.MIN_GAP), conf.get(OptuneOptions.WEIGHTING), conf.get(OptuneOptions.BETA2))
+                .rankedPrompts(conf.get(OptuneOptions.SELECT_WINDOW))
+                .ttl(conf.get(OptuneOptions.SELECT_TTL))
+                .inFlightTimeout(conf.get(OptuneOptions.SELECT_IN_FLIGHT_TIMEOUT))
+                .limits(new StreamSelector.Limits(conf.get(OptuneOptions.SELECT_MAX_REUSES), conf.get(OptuneOptions.SELECT_MAX_STALENESS)))
+                .seed(seed);
+        if (fixed.isEmpty()) {
+            b.autoRho(new AutoRho.Config(conf.get(OptuneOptions.SELECT_AUTO_MIN), conf.get(OptuneOptions.SELECT_AUTO_MAX),
+                    conf.get(OptuneOptions.SELECT_AUTO_TARGET_IN_FLIGHT), conf.get(OptuneOptions.SELECT_AUTO_BUDGET)));
+        }
+        return b.build();
+    }
+
     public static Streams build(ReadableConfig conf, Connections io) {
         int maxPromptTokens = conf.get(OptuneOptions.MAX_PROMPT_TOKENS);
         long seed = conf.get(OptuneOptions.SEED);
@@ -62,11 +82,7 @@ public final class OptuneTopology {
         SingleOutputStreamOperator<GenerationRequest> requests = prompts
                 .keyBy(Prompt::id)
                 .connect(io.memoryFeedback().keyBy(u -> u.promptId()))
-                .process(new SelectFunction(conf.get(OptuneOptions.SELECT_STRATEGY), conf.get(OptuneOptions.SELECT_RHO),
-                        conf.get(OptuneOptions.SELECT_SCORE_BASIS), conf.get(OptuneOptions.MIN_GAP),
-                        conf.get(OptuneOptions.WEIGHTING), conf.get(OptuneOptions.BETA2),
-                        conf.get(OptuneOptions.SELECT_WINDOW), conf.get(OptuneOptions.SELECT_TTL),
-                        conf.get(OptuneOptions.SELECT_IN_FLIGHT_TIMEOUT), seed),
+                .process(new SelectFunction(selectConfig(conf, seed)),
                         TypeInformation.of(GenerationRequest.class))
                 .name("select-prompts").uid(Uids.SELECT);
 
@@ -118,7 +134,9 @@ public final class OptuneTopology {
         int heldOut = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN ? conf.get(OptuneOptions.HELD_OUT_SIZE) : 0;
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
                 .process(new TrainFunction(io.weightLog(), dpo, conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens,
-                        heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed), TypeInformation.of(PolicyUpdate.class))
+                        heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
+                        .withReferenceRefresh(conf.get(OptuneOptions.REFERENCE_REFRESH_EVERY), conf.get(OptuneOptions.REFERENCE_MIXUP)),
+                        TypeInformation.of(PolicyUpdate.class))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
         if (io.policyUpdateSink() != null) {

@@ -53,7 +53,7 @@ class OptuneOptionsTest {
     @Test
     void commandLineOverridesTheFileAndTyposAreRefused() throws Exception {
         Configuration c = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "0.25"});
-        assertThat(c.get(OptuneOptions.SELECT_RHO)).isEqualTo(0.25);
+        assertThat(c.get(OptuneOptions.SELECT_RHO)).isEqualTo("0.25");
         assertThat(c.get(OptuneOptions.BATCH_SIZE)).isEqualTo(16);
         assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rh", "0.2"}))
                 .hasMessageContaining("unknown option 'optune.select.rh'");

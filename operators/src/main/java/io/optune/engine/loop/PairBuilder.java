@@ -68,6 +68,19 @@ public final class PairBuilder {
         return new Outcome(memory, pairOf(memory));
     }
 
+    /**
+     * A prompt's memory when a newer one arrives: the newer memory, except that the chosen response
+     * stays the best either has seen (two generations of one prompt were in flight). The same rule
+     * as {@link #merge}, for the select step, which receives whole memories.
+     */
+    public static ResponseMemory keepBestChosen(ResponseMemory current, ResponseMemory next) {
+        if (current == null || current.chosenReward() <= next.chosenReward()) {
+            return next;
+        }
+        return new ResponseMemory(current.chosen(), current.chosenReward(), next.rejected(), next.rejectedReward(), next.latestReward(),
+                Math.max(current.policyVersion(), next.policyVersion()));
+    }
+
     /** The pair stored in a memory (for prompts that are not regenerated). */
     public Optional<Pair> pairOf(ResponseMemory m) {
         double gap = m.gap();

@@ -61,6 +61,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private final int heldOutSize;
     private final int evalMaxNewTokens;
     private final long seed;
+    private int referenceRefreshEvery;
+    private double referenceMixup = 1.0;
 
     private transient ListState<byte[]> trainerState;
     private transient ListState<Long> versionState;
@@ -114,6 +116,19 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         this.seed = seed;
     }
 
+    /**
+     * Moves the DPO reference towards the policy every {@code every} steps (0: never), {@code ref =
+     * alpha * policy + (1 - alpha) * ref}. The reference is part of the checkpointed trainer.
+     */
+    public TrainFunction withReferenceRefresh(int every, double alpha) {
+        if (every < 0 || !(alpha > 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("reference refresh needs every >= 0 and alpha in (0, 1]: " + every + ", " + alpha);
+        }
+        this.referenceRefreshEvery = every;
+        this.referenceMixup = alpha;
+        return this;
+    }
+
     @Override
     public void initializeState(FunctionInitializationContext context) throws Exception {
         trainerState = context.getOperatorStateStore().getListState(
@@ -149,6 +164,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
             trainer = new DpoTrainer(loaded.model(), dpo);
             LOG.info("Trainer starts from policy version {} of the weight log", base.update().version());
         }
+        trainer.setReferenceRefresh(referenceRefreshEvery, referenceMixup);
         restoredTrainer = null;
         nextVersion = Math.max(restoredVersion, latest.version() + 1);
         publishedVersion = latest.version();

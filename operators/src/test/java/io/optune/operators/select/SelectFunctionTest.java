@@ -24,7 +24,7 @@ class SelectFunctionTest {
 
     private static KeyedTwoInputStreamOperatorTestHarness<String, Prompt, MemoryUpdate, GenerationRequest> harness(
             SelectionStrategy strategy, double rho, Duration ttl) throws Exception {
-        SelectFunction fn = new SelectFunction(strategy, rho, ScoreBasis.RAW, 0.01, PairWeighting.EXP, 2.0, 10, ttl, java.time.Duration.ofSeconds(30), 1L);
+        SelectFunction fn = new SelectFunction(SelectConfig.builder(strategy, rho).rankedPrompts(10).ttl(ttl).build());
         return new KeyedTwoInputStreamOperatorTestHarness<>(new KeyedCoProcessOperator<>(fn), Prompt::id, MemoryUpdate::promptId, Types.STRING);
     }
 
