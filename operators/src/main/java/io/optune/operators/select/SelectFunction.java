@@ -303,7 +303,11 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
         int me = task.getIndexOfThisSubtask();
         selector = new StreamSelector(config.strategy(), config.rho(), config.limits(), config.rankedPrompts());
         rng = Rng.derive(config.seed(), me);
-        autoRho = config.autoRho() == null ? null : new AutoRho(config.autoRho(), config.rho());
+        AutoRho.Config auto = config.autoRho();
+        if (auto != null && auto.budgetPerSecond() > 0) { // the budget is the job's: each subtask takes its share
+            auto = new AutoRho.Config(auto.min(), auto.max(), auto.targetInFlight(), auto.budgetPerSecond() / task.getNumberOfParallelSubtasks());
+        }
+        autoRho = auto == null ? null : new AutoRho(auto, config.rho());
         if (autoRho != null) {
             selector.setRho(autoRho.rho());
         }
