@@ -271,6 +271,8 @@ class SelectTrafficTest {
         for (String id : traffic(traffic, ARRIVALS, 11)) {
             sim.arrive(id);
         }
+        System.out.printf("%s %s rho %.2f: worst window error %.3f, max reuses %d, max staleness %d, in-flight skips %d of %d%n",
+                traffic, strategy, rho, sim.worstWindowError(rho), sim.maxReusesSeen, sim.maxStalenessSeen, sim.inFlightSkips, ARRIVALS);
         assertThat(sim.worstWindowError(rho)).as("worst 1,000-arrival share error").isLessThanOrEqualTo(0.05);
         assertThat(sim.maxReusesSeen).isLessThanOrEqualTo(MAX_REUSES);
         assertThat(sim.maxStalenessSeen).isLessThanOrEqualTo(MAX_STALENESS);
