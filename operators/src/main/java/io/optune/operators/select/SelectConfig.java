@@ -10,7 +10,8 @@ import java.time.Duration;
 
 /**
  * Settings of the select step. Build with {@link #builder(SelectionStrategy, double)}; unset values
- * keep the defaults of {@code optune.select.*}.
+ * are the plainest (fixed rho, RAW scores, 1,024 ranked prompts, no TTL, no reuse caps, 30 s
+ * in-flight timeout); the job sets each from {@code optune.select.*}.
  *
  * @param autoRho null for a fixed rho, else how rho is chosen ({@code rho} is then the start value)
  * @param rankedPrompts prompts per subtask whose latest score a prompt is ranked against
