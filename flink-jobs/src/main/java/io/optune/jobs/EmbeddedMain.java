@@ -82,7 +82,8 @@ public final class EmbeddedMain {
             String checkpoint,
             String dashboard,
             List<PolicyUpdate> versions,
-            List<Progress> timeline) {}
+            List<Progress> timeline,
+            long promptsSkippedInFlight) {}
 
     /**
      * A progress sample: job-wide totals {@code seconds} after the job started.
