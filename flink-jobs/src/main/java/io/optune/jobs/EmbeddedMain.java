@@ -82,7 +82,8 @@ public final class EmbeddedMain {
             String checkpoint,
             String dashboard,
             List<PolicyUpdate> versions,
-            List<Progress> timeline) {}
+            List<Progress> timeline,
+            long promptsSkippedInFlight) {}
 
     /**
      * A progress sample: job-wide totals {@code seconds} after the job started.
@@ -399,6 +400,10 @@ public final class EmbeddedMain {
             timeline.add(Progress.of(acc, jobStartedAt, timeline.isEmpty() ? null : timeline.get(timeline.size() - 1)));
             StringBuilder line = new StringBuilder(String.format("[%5.0fs] prompts %d (regenerated %.0f%%)", (System.nanoTime() - t0) / 1e9,
                     regenerated + reused, regenerated + reused == 0 ? 0.0 : 100.0 * regenerated / (regenerated + reused)));
+            long inFlight = longAcc(acc, SelectFunction.ACC_IN_FLIGHT);
+            if (inFlight > 0) { // arrivals of prompts being regenerated: skipped, outside the share
+                line.append(String.format(" | skipped in flight %d", inFlight));
+            }
             DeadLetterCounts dead = DeadLetterCounts.count(deadLetterDir, jobStartedAt);
             if (dead.since() > 0) {
                 line.append(" | dead letters ").append(dead.since()).append(' ').append(dead.byReason());

@@ -278,9 +278,8 @@ public final class JobConfig {
                 }
             });
         }
-        double rho = conf.get(OptuneOptions.SELECT_RHO);
-        if (rho < 0 || rho > 1) {
-            throw new IllegalArgumentException("optune.select.rho must be in [0, 1], got " + rho);
+        if (OptuneOptions.fixedRho(conf).isEmpty() && conf.get(OptuneOptions.SELECT_STRATEGY) == io.optune.engine.loop.SelectionStrategy.ALL) {
+            throw new IllegalArgumentException("optune.select.rho auto needs optune.select.strategy OPTUNE or RANDOM");
         }
         if (conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.KAFKA
                 && (conf.getOptional(OptuneOptions.KAFKA_BOOTSTRAP).isEmpty()

@@ -18,6 +18,24 @@ import java.util.List;
  * keys (state backend, checkpoints, restart strategy) stay in Flink's configuration, not here.
  */
 public final class OptuneOptions {
+    /** {@code optune.select.rho} read: empty for {@code auto}, else the fixed share (validated). */
+    public static java.util.OptionalDouble fixedRho(org.apache.flink.configuration.ReadableConfig conf) {
+        String v = conf.get(SELECT_RHO).trim();
+        if (v.equalsIgnoreCase("auto")) {
+            return java.util.OptionalDouble.empty();
+        }
+        double rho;
+        try {
+            rho = Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("optune.select.rho must be a number in [0, 1] or auto, got '" + v + "'");
+        }
+        if (!(rho >= 0 && rho <= 1)) {
+            throw new IllegalArgumentException("optune.select.rho must be in [0, 1], got " + v);
+        }
+        return java.util.OptionalDouble.of(rho);
+    }
+
     private OptuneOptions() {}
 
     /** Where prompts come from. */
@@ -143,9 +161,11 @@ public final class OptuneOptions {
     public static final ConfigOption<SelectionStrategy> SELECT_STRATEGY = ConfigOptions.key("optune.select.strategy")
             .enumType(SelectionStrategy.class).defaultValue(SelectionStrategy.OPTUNE)
             .withDescription("OPTUNE: regenerate known prompts whose stored score ranks in the lowest rho; ALL: full online DPO; RANDOM: a random rho fraction (ablation).");
-    public static final ConfigOption<Double> SELECT_RHO = ConfigOptions.key("optune.select.rho")
-            .doubleType().defaultValue(0.5)
-            .withDescription("Selection ratio rho in [0, 1] for OPTUNE and RANDOM.");
+    public static final ConfigOption<String> SELECT_RHO = ConfigOptions.key("optune.select.rho")
+            .stringType().defaultValue("0.5")
+            .withDescription("Share rho in [0, 1] of prompt arrivals that are regenerated, for OPTUNE and RANDOM (a controller holds the "
+                    + "realised share at rho), or 'auto': the largest share the generators sustain without backing up "
+                    + "(optune.select.auto.*), within the generation budget if one is set.");
     public static final ConfigOption<ScoreBasis> SELECT_SCORE_BASIS = ConfigOptions.key("optune.select.score-basis")
             .enumType(ScoreBasis.class).noDefaultValue()
             .withDescription("RAW: rank the stored chosen reward; PROMPT_NORMALISED: rank it standardised by the prompt's own "
@@ -157,11 +177,33 @@ public final class OptuneOptions {
                     + "rewards rank its prompts well.");
     public static final ConfigOption<Integer> SELECT_WINDOW = ConfigOptions.key("optune.select.window-size")
             .intType().defaultValue(1024)
-            .withDescription("Recent stored scores per select subtask that a prompt is ranked against.");
+            .withDescription("Prompts per select subtask whose latest score a prompt is ranked against (each prompt counted once; "
+                    + "the least recently seen are dropped).");
+    public static final ConfigOption<Integer> SELECT_MAX_REUSES = ConfigOptions.key("optune.select.max-reuses")
+            .intType().defaultValue(8)
+            .withDescription("A stored pair is trained again at most this many times; the prompt's next arrival is regenerated "
+                    + "(0: no cap).");
+    public static final ConfigOption<Integer> SELECT_MAX_STALENESS = ConfigOptions.key("optune.select.max-staleness")
+            .intType().defaultValue(16)
+            .withDescription("A stored pair more than this many policy versions older than the newest version the select step has "
+                    + "seen is not reused; the prompt is regenerated (0: no cap).");
+    public static final ConfigOption<Double> SELECT_AUTO_MIN = ConfigOptions.key("optune.select.auto.min-rho")
+            .doubleType().defaultValue(0.1)
+            .withDescription("rho auto: the lowest share it may choose.");
+    public static final ConfigOption<Double> SELECT_AUTO_MAX = ConfigOptions.key("optune.select.auto.max-rho")
+            .doubleType().defaultValue(1.0)
+            .withDescription("rho auto: the highest share it may choose.");
+    public static final ConfigOption<Integer> SELECT_AUTO_TARGET_IN_FLIGHT = ConfigOptions.key("optune.select.auto.target-in-flight")
+            .intType().defaultValue(64)
+            .withDescription("rho auto: regenerations in flight per select subtask at which the generators count as fully busy; "
+                    + "more lowers rho, fewer raises it.");
+    public static final ConfigOption<Double> SELECT_AUTO_BUDGET = ConfigOptions.key("optune.select.auto.generation-budget")
+            .doubleType().defaultValue(0.0)
+            .withDescription("rho auto: at most this many prompts regenerated per second, whole job (0: no budget).");
     public static final ConfigOption<Duration> SELECT_IN_FLIGHT_TIMEOUT = ConfigOptions.key("optune.select.in-flight-timeout")
             .durationType().defaultValue(Duration.ofSeconds(30))
-            .withDescription("A known prompt arriving while its regeneration is in flight reuses its stored pair; after this "
-                    + "long without the memory update (e.g. the generation was dead-lettered) it may be regenerated again.");
+            .withDescription("An arrival of a prompt whose regeneration is in flight is skipped (ledger reason regeneration-in-flight); "
+                    + "after this long without the memory update (e.g. the generation was dead-lettered) it may be regenerated again.");
     public static final ConfigOption<Duration> SELECT_TTL = ConfigOptions.key("optune.select.state-ttl")
             .durationType().defaultValue(Duration.ofDays(7))
             .withDescription("Response memory of a prompt not seen for this long expires (0 disables expiry).");
@@ -323,6 +365,13 @@ public final class OptuneOptions {
     public static final ConfigOption<Integer> PUBLISH_EVERY = ConfigOptions.key("optune.train.publish-every")
             .intType().defaultValue(20)
             .withDescription("Training steps between published policy versions.");
+    public static final ConfigOption<Integer> REFERENCE_REFRESH_EVERY = ConfigOptions.key("optune.train.reference-refresh-every")
+            .intType().defaultValue(0)
+            .withDescription("Every this many training steps the frozen DPO reference moves to the policy (0: never; the reference "
+                    + "stays the starting policy).");
+    public static final ConfigOption<Double> REFERENCE_MIXUP = ConfigOptions.key("optune.train.reference-mixup")
+            .doubleType().defaultValue(1.0)
+            .withDescription("Reference refresh weight alpha: ref = alpha * policy + (1 - alpha) * ref (1: copy the policy).");
     public static final ConfigOption<Integer> HELD_OUT_SIZE = ConfigOptions.key("optune.train.held-out-size")
             .intType().defaultValue(256)
             .withDescription("Built-in task only: held-out prompts evaluated (greedy) for each published version; 0 disables.");

@@ -33,6 +33,9 @@ import io.optune.operators.score.ScoreResult;
 import io.optune.operators.score.ScoreResultSplit;
 import io.optune.operators.select.SelectFunction;
 import io.optune.operators.train.ReferenceSource;
+import io.optune.operators.select.SelectConfig;
+import io.optune.engine.loop.AutoRho;
+import io.optune.engine.loop.StreamSelector;
 import io.optune.operators.train.TrainFunction;
 import io.optune.operators.train.TrainOperator;
 import io.optune.connectors.checkpoint.FlinkCheckpointFiles;
@@ -59,6 +62,23 @@ public final class OptuneTopology {
             DataStream<DeadLetter> deadLetters,
             DataStream<PromptOutcome> ledger) {}
 
+    static SelectConfig selectConfig(ReadableConfig conf, long seed) {
+        var fixed = OptuneOptions.fixedRho(conf);
+        SelectConfig.Builder b = SelectConfig.builder(conf.get(OptuneOptions.SELECT_STRATEGY), fixed.orElse(conf.get(OptuneOptions.SELECT_AUTO_MAX)))
+                .basis(RewardModels.scoreBasis(conf))
+                .pairs(conf.get(OptuneOptions.MIN_GAP), conf.get(OptuneOptions.WEIGHTING), conf.get(OptuneOptions.BETA2))
+                .rankedPrompts(conf.get(OptuneOptions.SELECT_WINDOW))
+                .ttl(conf.get(OptuneOptions.SELECT_TTL))
+                .inFlightTimeout(conf.get(OptuneOptions.SELECT_IN_FLIGHT_TIMEOUT))
+                .limits(new StreamSelector.Limits(conf.get(OptuneOptions.SELECT_MAX_REUSES), conf.get(OptuneOptions.SELECT_MAX_STALENESS)))
+                .seed(seed);
+        if (fixed.isEmpty()) {
+            b.autoRho(new AutoRho.Config(conf.get(OptuneOptions.SELECT_AUTO_MIN), conf.get(OptuneOptions.SELECT_AUTO_MAX),
+                    conf.get(OptuneOptions.SELECT_AUTO_TARGET_IN_FLIGHT), conf.get(OptuneOptions.SELECT_AUTO_BUDGET)));
+        }
+        return b.build();
+    }
+
     public static Streams build(ReadableConfig conf, Connections io) {
         int maxPromptTokens = conf.get(OptuneOptions.MAX_PROMPT_TOKENS);
         long seed = conf.get(OptuneOptions.SEED);
@@ -73,11 +93,7 @@ public final class OptuneTopology {
         SingleOutputStreamOperator<GenerationRequest> requests = prompts
                 .keyBy(Prompt::id)
                 .connect(io.memoryFeedback().keyBy(u -> u.promptId()))
-                .process(new SelectFunction(conf.get(OptuneOptions.SELECT_STRATEGY), conf.get(OptuneOptions.SELECT_RHO),
-                        RewardModels.scoreBasis(conf), conf.get(OptuneOptions.MIN_GAP),
-                        conf.get(OptuneOptions.WEIGHTING), conf.get(OptuneOptions.BETA2),
-                        conf.get(OptuneOptions.SELECT_WINDOW), conf.get(OptuneOptions.SELECT_TTL),
-                        conf.get(OptuneOptions.SELECT_IN_FLIGHT_TIMEOUT), seed),
+                .process(new SelectFunction(selectConfig(conf, seed)),
                         TypeInformation.of(GenerationRequest.class))
                 .name("select-prompts").uid(Uids.SELECT);
 
@@ -131,7 +147,8 @@ public final class OptuneTopology {
                         conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
                         .onDevice(device(conf, OptuneOptions.TRAIN_DEVICE))
                         .withWeightsDtype(conf.get(OptuneOptions.WEIGHTS_DTYPE).stored())
-                        .withReference(referenceSource(conf))))
+                        .withReference(referenceSource(conf))
+                        .withReferenceRefresh(conf.get(OptuneOptions.REFERENCE_REFRESH_EVERY), conf.get(OptuneOptions.REFERENCE_MIXUP))))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
         if (io.policyUpdateSink() != null) {

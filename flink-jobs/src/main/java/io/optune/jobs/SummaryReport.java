@@ -92,7 +92,8 @@ final class SummaryReport {
                 EmbeddedMain.percentile(lags, 0.5), EmbeddedMain.percentile(lags, 0.9),
                 lagMeasured ? EmbeddedMain.longAcc(acc, GenerateOperator.ACC_LAG_MAX) : null,
                 EmbeddedMain.longAcc(acc, GenerateOperator.ACC_TOKENS), in.jobStartedAt(), in.minutes(), in.weightLog(),
-                in.savepoint(), in.checkpoint(), in.dashboard(), versions, in.timeline());
+                in.savepoint(), in.checkpoint(), in.dashboard(), versions, in.timeline(),
+                EmbeddedMain.longAcc(acc, SelectFunction.ACC_IN_FLIGHT));
     }
 
     private static Double finite(double x) {

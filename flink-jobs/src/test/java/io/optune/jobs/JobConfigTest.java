@@ -31,7 +31,7 @@ class JobConfigTest {
     void aClusterJobGetsNoFlinkSettingsFromTheShippedOptionsFile() throws Exception {
         Configuration conf = JobConfig.forCluster(new String[] {"--conf", OPTIONS, "--optune.select.rho", "0.25"});
         assertThat(conf.keySet()).isNotEmpty().allSatisfy(k -> assertThat(k).startsWith("optune."));
-        assertThat(conf.get(OptuneOptions.SELECT_RHO)).isEqualTo(0.25);
+        assertThat(conf.get(OptuneOptions.SELECT_RHO)).isEqualTo("0.25");
     }
 
     @Test
@@ -79,7 +79,7 @@ class JobConfigTest {
             Configuration conf = load.apply(new String[] {"--conf", OPTIONS, "--" + key, JAAS, "--optune.select.rho", "0.3"});
             assertThat(conf.getString(key, null)).isEqualTo(JAAS);
             assertThat(JobConfig.kafkaProperties(conf)).containsEntry("sasl.jaas.config", JAAS);
-            assertThat(conf.get(OptuneOptions.SELECT_RHO)).isEqualTo(0.3);
+            assertThat(conf.get(OptuneOptions.SELECT_RHO)).isEqualTo("0.3");
         }
         assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", OPTIONS, "--optune.select.rho"}))
                 .hasMessageContaining("--optune.select.rho needs a value");

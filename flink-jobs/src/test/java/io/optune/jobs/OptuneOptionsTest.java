@@ -63,7 +63,7 @@ class OptuneOptionsTest {
     @Test
     void commandLineOverridesTheFileAndTyposAreRefused() throws Exception {
         Configuration c = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "0.25"});
-        assertThat(c.get(OptuneOptions.SELECT_RHO)).isEqualTo(0.25);
+        assertThat(c.get(OptuneOptions.SELECT_RHO)).isEqualTo("0.25");
         assertThat(c.get(OptuneOptions.BATCH_SIZE)).isEqualTo(16);
         assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rh", "0.2"}))
                 .hasMessageContaining("unknown option 'optune.select.rh'");
@@ -71,5 +71,20 @@ class OptuneOptionsTest {
                 .hasMessageContaining("rho");
         assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.generate.temperature", "hot"}))
                 .hasMessageContaining("optune.generate.temperature");
+    }
+
+    @Test
+    void rhoIsAShareOrAuto() throws Exception {
+        Configuration auto = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "auto"});
+        assertThat(OptuneOptions.fixedRho(auto)).isEmpty();
+        assertThat(OptuneTopology.selectConfig(auto, 1L).autoRho()).isNotNull();
+        Configuration fixed = JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "0.25"});
+        assertThat(OptuneOptions.fixedRho(fixed).getAsDouble()).isEqualTo(0.25);
+        assertThat(OptuneTopology.selectConfig(fixed, 1L).autoRho()).isNull();
+        assertThat(OptuneTopology.selectConfig(fixed, 1L).limits().maxReuses()).isEqualTo(8);
+        assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "half"}))
+                .hasMessageContaining("a number in [0, 1] or auto");
+        assertThatThrownBy(() -> JobConfig.load(new String[] {"--conf", "../conf/optune.yaml", "--optune.select.rho", "auto",
+                "--optune.select.strategy", "ALL"})).hasMessageContaining("OPTUNE or RANDOM");
     }
 }

@@ -29,7 +29,7 @@ import java.util.function.Consumer;
 /**
  * Online DPO with OPTune's selection and weighting, as a plain Java loop: the reference the Flink
  * topology must match. Each round: draw prompts from the feed; <b>select</b> those to regenerate
- * ({@link SelectionRule}); <b>generate</b> K responses for them; <b>score</b> them; <b>pair</b> them
+ * ({@link StreamSelector}, as the select step; nothing is in flight between rounds); <b>generate</b> K responses for them; <b>score</b> them; <b>pair</b> them
  * with their memory ({@link PairBuilder}), while the others reuse their stored pair; <b>train</b>
  * weighted DPO on all pairs; evaluate every few rounds.
  */
@@ -57,10 +57,10 @@ public final class OfflineOptuneLoop {
      * @param sftSeconds reported as is (the caller ran the warm start)
      */
     public LoopReport run(TransformerLM policy, NDManager manager, double sftSeconds) {
-        SelectionRule rule = new SelectionRule(config.strategy(), config.rho());
+        // The select step's rule; no reuse caps here (a round trains each stored pair once).
+        StreamSelector selector = new StreamSelector(config.strategy(), config.rho(), StreamSelector.Limits.none(), 1024);
         PairBuilder pairs = new PairBuilder(config.minGap(), config.weighting(), config.beta2());
         PromptFeed feed = new PromptFeed(config.seed(), config.poolSize(), config.newPromptRate());
-        RewardWindow window = new RewardWindow(1024);
         Rng rng = Rng.derive(config.seed(), 0x100FL);
         Map<String, ResponseMemory> memory = new HashMap<>();
         SamplingConfig sampling = new SamplingConfig(config.temperature(), 1f, config.maxNewTokens(), config.samplesPerPrompt());
@@ -96,10 +96,7 @@ public final class OfflineOptuneLoop {
                     seen++;
                     ResponseMemory m = memory.get(p.id());
                     double stored = m == null ? Double.NaN : m.latestReward();
-                    if (m != null) {
-                        window.add(stored);
-                    }
-                    if (rule.regenerate(stored, window, rng)) {
+                    if (selector.decide(p.id(), stored, false, 0, 0, rng).regenerates()) {
                         try {
                             encoded.add(encoder.encodePrompt(p.text()));
                             toGenerate.add(p);
@@ -154,6 +151,7 @@ public final class OfflineOptuneLoop {
                     }
                     PairBuilder.Outcome o = pairs.merge(memory.get(p.id()), encoded.get(pi), fresh, trainer.step());
                     memory.put(p.id(), o.memory());
+                    selector.scoreUpdated(p.id(), o.memory().latestReward());
                     o.pair().ifPresent(pair -> {
                         roundPairs.add(pair);
                         pairPrompts.add(o.memory().prompt());

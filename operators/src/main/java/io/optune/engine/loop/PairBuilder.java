@@ -72,6 +72,21 @@ public final class PairBuilder {
         return new Outcome(memory, pairOf(memory));
     }
 
+    /**
+     * A prompt's memory when a newer one arrives: the newer memory, except that the chosen response
+     * stays the best either has seen (two generations of one prompt were in flight). The same rule
+     * as {@link #merge}, for the select step, which receives whole memories.
+     */
+    public static ResponseMemory keepBestChosen(ResponseMemory current, ResponseMemory next) {
+        // Only a chosen response to the same prompt ids can stand in (a chat template or tokenizer change gives new ids).
+        if (current == null || current.chosenReward() <= next.chosenReward()
+                || !java.util.Arrays.equals(current.prompt(), next.prompt())) {
+            return next;
+        }
+        return new ResponseMemory(next.prompt(), current.chosen(), current.chosenReward(), next.rejected(), next.rejectedReward(),
+                next.latestReward(), Math.max(current.policyVersion(), next.policyVersion()));
+    }
+
     /** The pair stored in a memory (for prompts that are not regenerated). */
     public Optional<Pair> pairOf(ResponseMemory m) {
         double gap = m.gap();

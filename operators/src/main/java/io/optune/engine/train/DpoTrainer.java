@@ -10,6 +10,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Weighted DPO against a frozen reference copy of the policy. One {@link #step} = reference
@@ -25,6 +26,8 @@ public final class DpoTrainer implements AutoCloseable {
     private final DpoConfig config;
     private final AdamW optimizer;
     private long skippedSteps;
+    private int refreshEvery;
+    private double refreshAlpha = 1.0;
 
     /** Takes ownership of {@code policy}; the reference starts as a copy of it. */
     public DpoTrainer(TransformerLM policy, DpoConfig config) {
@@ -81,6 +84,43 @@ public final class DpoTrainer implements AutoCloseable {
         reference.copyFrom(policy);
     }
 
+    /**
+     * Moves the reference towards the policy, {@code ref = alpha * policy + (1 - alpha) * ref}
+     * (TRL's {@code sync_ref_model} mix-up); {@code alpha = 1} copies it.
+     */
+    public void refreshReference(double alpha) {
+        if (!(alpha > 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("reference mix-up alpha must be in (0, 1]: " + alpha);
+        }
+        if (alpha == 1.0) {
+            refreshReference();
+            return;
+        }
+        GradMode.off();
+        Map<String, NDArray> pol = policy.parameters();
+        for (Map.Entry<String, NDArray> e : reference.parameters().entrySet()) {
+            NDArray p = pol.get(e.getKey());
+            if (p != null) {
+                try (NDArray detached = p.stopGradient(); NDArray delta = detached.sub(e.getValue())) {
+                    e.getValue().addi(delta.muli((float) alpha)); // no graph here: plain scalars are safe
+                }
+            }
+        }
+    }
+
+    /**
+     * Refreshes the reference every {@code every} successful steps with weight {@code alpha} (0:
+     * never, the default). Long runs otherwise drift ever further from a frozen start, and the DPO
+     * log-ratio term keeps pulling them back to it.
+     */
+    public void setReferenceRefresh(int every, double alpha) {
+        if (every < 0 || !(alpha > 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("reference refresh needs every >= 0 and alpha in (0, 1]: " + every + ", " + alpha);
+        }
+        this.refreshEvery = every;
+        this.refreshAlpha = alpha;
+    }
+
     /** The loss of a batch and what it was made of; the policy's gradients hold its gradient. */
     public record Evaluation(double loss, float[] margins, float[] logRatios) {}
 
@@ -106,6 +146,9 @@ public final class DpoTrainer implements AutoCloseable {
             LOG.warn("Skipping DPO step {}: loss={} gradNorm={} (skipped so far: {})",
                     optimizer.step() + 1, step.loss(), step.gradNorm(), skippedSteps);
             return new StepResult(optimizer.step(), step.loss(), margin, accuracy, logRatioMean, step.gradNorm(), 0f, true);
+        }
+        if (refreshEvery > 0 && optimizer.step() % refreshEvery == 0) {
+            refreshReference(refreshAlpha);
         }
         return new StepResult(optimizer.step(), step.loss(), margin, accuracy, logRatioMean, step.gradNorm(),
                 config.optimizer().learningRateAt(optimizer.step()), false);

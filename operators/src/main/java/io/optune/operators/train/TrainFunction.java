@@ -72,6 +72,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private final long seed;
     private SafeTensorsStream.Dtype weightsDtype = SafeTensorsStream.Dtype.F32;
     private ReferenceSource referenceSource;
+    private int referenceRefreshEvery;
+    private double referenceMixup = 1.0;
 
     /** Set by {@link TrainOperator}: anywhere else the trainer would not be checkpointed. */
     private boolean hosted;
@@ -149,6 +151,19 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     /** Trains on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
     public TrainFunction onDevice(String device) {
         this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
+    /**
+     * Moves the DPO reference towards the policy every {@code every} steps (0: never), {@code ref =
+     * alpha * policy + (1 - alpha) * ref}. The reference is part of the checkpointed trainer.
+     */
+    public TrainFunction withReferenceRefresh(int every, double alpha) {
+        if (every < 0 || !(alpha > 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("reference refresh needs every >= 0 and alpha in (0, 1]: " + every + ", " + alpha);
+        }
+        this.referenceRefreshEvery = every;
+        this.referenceMixup = alpha;
         return this;
     }
 
@@ -234,6 +249,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                 LOG.info("Trainer starts from policy version {} of the weight log", base.update().version());
             }
         }
+        trainer.setReferenceRefresh(referenceRefreshEvery, referenceMixup);
         restoredTrainer = null;
         nextVersion = Math.max(restoredVersion, latest.version() + 1);
         publishedVersion = latest.version();

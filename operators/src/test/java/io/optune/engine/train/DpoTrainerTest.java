@@ -68,6 +68,34 @@ class DpoTrainerTest {
     }
 
     @Test
+    void theReferenceIsRefreshedOnScheduleWithTheMixUpWeight() {
+        String name = "transformer.h.0.mlp.c_fc.weight";
+        TransformerLM policy = EngineTestSupport.smallModel(manager, 7);
+        try (DpoTrainer trainer = new DpoTrainer(policy, config(LossType.SIGMOID, 0.2f))) {
+            trainer.setReferenceRefresh(3, 0.25);
+            float[] ref0 = trainer.reference().parameters().get(name).toFloatArray();
+            trainer.step(batch());
+            trainer.step(batch());
+            assertThat(trainer.reference().parameters().get(name).toFloatArray()).as("frozen between refreshes").containsExactly(ref0);
+            trainer.step(batch()); // step 3: ref = 0.25 * policy + 0.75 * ref
+            float[] pol = trainer.policy().parameters().get(name).toFloatArray();
+            float[] ref1 = trainer.reference().parameters().get(name).toFloatArray();
+            boolean moved = false;
+            for (int i = 0; i < ref1.length; i++) {
+                assertThat(ref1[i]).isCloseTo(0.25f * pol[i] + 0.75f * ref0[i], org.assertj.core.api.Assertions.within(1e-6f));
+                moved |= ref1[i] != ref0[i];
+            }
+            assertThat(moved).isTrue();
+            trainer.step(batch()); // step 4: no refresh
+            assertThat(trainer.reference().parameters().get(name).toFloatArray()).containsExactly(ref1);
+            trainer.setReferenceRefresh(1, 1.0); // alpha 1: a copy
+            trainer.step(batch());
+            assertThat(trainer.reference().parameters().get(name).toFloatArray())
+                    .containsExactly(trainer.policy().parameters().get(name).toFloatArray());
+        }
+    }
+
+    @Test
     void aNonFiniteLossSkipsTheStepAndCountsIt() {
         TransformerLM policy = EngineTestSupport.smallModel(manager, 6);
         try (DpoTrainer trainer = new DpoTrainer(policy, config(LossType.SIGMOID, 0f))) {
