@@ -53,12 +53,8 @@ class FeedbackRetentionITCase {
             watcher.interrupt();
             watcher.join();
         }
-        assertThat(FaultInjection.fired(FaultInjection.Point.INGEST)).as("the fault fired").isTrue();
 
         List<PromptOutcome> ledger = Ledgers.committed(dir.resolve("run/ledger"));
-        Ledgers.assertAccountsForBuiltinFeed(ledger, SEED, FEED, BATCH);
-        // Reuse needs a stored pair, which reaches select only through the feedback directory.
-        assertThat(s.promptsReused()).as("prompts reused from memory fed back").isPositive();
 
         List<Path> committed;
         try (Stream<Path> files = Files.walk(dir.resolve("run/feedback"))) {
@@ -71,6 +67,10 @@ class FeedbackRetentionITCase {
         // read, not the run's history.
         assertThat(committed).as("committed feedback files left").hasSizeLessThanOrEqualTo(3);
         assertThat(watcher.most).as("committed feedback files at once").isLessThanOrEqualTo(10);
+        assertThat(FaultInjection.fired(FaultInjection.Point.INGEST)).as("the fault fired").isTrue();
+        // Reuse needs a stored pair, which reaches select only through the feedback directory.
+        assertThat(s.promptsReused()).as("prompts reused from memory fed back").isPositive();
+        Ledgers.assertAccountsForBuiltinFeed(ledger, SEED, FEED, BATCH);
     }
 
     /** Samples the committed files of the feedback directory while the run goes on. */
