@@ -20,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * through the loop).
  */
 class FeedbackRetentionITCase {
-    static final int FEED = 2500;
+    static final int FEED = 1200;
     static final int BATCH = 16;
     static final long SEED = 11;
 
@@ -35,7 +35,7 @@ class FeedbackRetentionITCase {
     @Test
     void consumedFeedbackFilesAreDeletedAndRecoveryStaysExact() throws Exception {
         FaultInjection.reset();
-        FaultInjection.arm(FaultInjection.Point.INGEST, 1500);
+        FaultInjection.arm(FaultInjection.Point.INGEST, 500);
         Watcher watcher = new Watcher(dir.resolve("run/feedback"));
         watcher.start();
         EmbeddedMain.Summary s;
@@ -44,7 +44,7 @@ class FeedbackRetentionITCase {
                 "--optune.seed", String.valueOf(SEED),
                 "--optune.source.builtin.count", String.valueOf(FEED),
                 "--optune.batch.size", String.valueOf(BATCH),
-                "--optune.embedded.duration", "40s",
+                "--optune.embedded.duration", "45s",
                 "--optune.embedded.sft-steps", "300",
                 "--optune.embedded.progress-interval", "15s",
                 "--optune.train.held-out-size", "32",

@@ -57,7 +57,7 @@ class FeedbackDirectorySourceITCase {
     }
 
     @Test
-    void everyRecordComesBackOnceAndConsumedFilesAreDeleted() throws Exception {
+    void everyRecordComesBackOnceAndConsumedFilesAreDeletedAndTheJobStopsWithASavepoint() throws Exception {
         PASSED.set(0);
         FAILED.set(false);
         Path feedback = Files.createDirectories(dir.resolve("feedback"));
@@ -82,6 +82,7 @@ class FeedbackDirectorySourceITCase {
         Set<String> seen = ConcurrentHashMap.newKeySet();
         int most = 0;
         JobClient job = env.executeAsync("feedback-loop");
+        String savepoint;
         try {
             long deadline = System.currentTimeMillis() + 180_000;
             while (committedLines(ledger).size() < RECORDS && System.currentTimeMillis() < deadline) {
@@ -92,7 +93,14 @@ class FeedbackDirectorySourceITCase {
             }
             Thread.sleep(1500); // a few more checkpoints: anything committed twice would show now
         } finally {
-            job.cancel().get();
+            // Stops as the embedded run does: with a synchronous savepoint (the sources stop, the sinks commit).
+            try {
+                savepoint = job.stopWithSavepoint(false, dir.resolve("savepoints").toUri().toString(),
+                        org.apache.flink.core.execution.SavepointFormatType.CANONICAL).get(120, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (Exception e) {
+                job.cancel().get();
+                throw e;
+            }
         }
         List<String> lines = committedLines(ledger);
         Map<String, Long> perRecord = lines.stream().collect(Collectors.groupingBy(Function.identity(), Collectors.counting()));
@@ -104,6 +112,7 @@ class FeedbackDirectorySourceITCase {
         System.out.printf("[feedback-loop] %d records back, %d committed feedback files seen, at most %d at once, %d left%n",
                 lines.size(), seen.size(), most, left.size());
         assertThat(FAILED).as("the failure was injected").isTrue();
+        assertThat(savepoint).as("stopped with a savepoint").isNotNull();
         assertThat(perRecord.keySet()).as("records in the ledger").containsExactlyInAnyOrderElementsOf(expected);
         assertThat(perRecord).as("each record once").allSatisfy((r, n) -> assertThat(n).as(r).isEqualTo(1L));
         assertThat(seen.size()).as("feedback files that went through").isGreaterThanOrEqualTo(10);
