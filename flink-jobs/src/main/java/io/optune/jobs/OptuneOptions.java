@@ -421,7 +421,9 @@ public final class OptuneOptions {
             .withDescription("How often the policy-update source looks for new versions.");
     public static final ConfigOption<String> FEEDBACK_PATH = ConfigOptions.key("optune.feedback.path")
             .stringType().noDefaultValue()
-            .withDescription("Directory of the memory feedback edge (pair -> select). Embedded default: <run-dir>/feedback.");
+            .withDescription("Directory of the memory feedback edge (pair -> select), owned by the job: each committed file is "
+                    + "deleted once the checkpoint after its reading completes, so give it a directory that holds nothing else. "
+                    + "Embedded default: <run-dir>/feedback.");
     public static final ConfigOption<Duration> FEEDBACK_POLL = ConfigOptions.key("optune.feedback.poll-interval")
             .durationType().defaultValue(Duration.ofMillis(500))
             .withDescription("How often the feedback source looks for committed files.");
@@ -442,13 +444,18 @@ public final class OptuneOptions {
                     + "are deleted, checked every optune.audit.retention-check-interval. Unset: kept forever.");
     public static final ConfigOption<Duration> AUDIT_RETENTION_CHECK = ConfigOptions.key("optune.audit.retention-check-interval")
             .durationType().defaultValue(Duration.ofMinutes(10))
-            .withDescription("How often the retention of optune.audit.retention is applied.");
+            .withDescription("How often the retention of optune.audit.retention and optune.ledger.retention is applied.");
 
     public static final ConfigOption<String> LEDGER_PATH = ConfigOptions.key("optune.ledger.path")
             .stringType().noDefaultValue()
             .withDescription("When set, the prompt ledger is written here as JSON lines (exactly once): one outcome per prompt "
                     + "arrival (TRAINED, SKIPPED or DEAD_LETTERED, with the reason), keyed by the record's request_id. "
                     + "Embedded default: <run-dir>/ledger.");
+    public static final ConfigOption<Duration> LEDGER_RETENTION = ConfigOptions.key("optune.ledger.retention")
+            .durationType().noDefaultValue()
+            .withDescription("When set, committed prompt-ledger files older than this are deleted, checked every "
+                    + "optune.audit.retention-check-interval (the ledger is an output for the user: read or ship it within "
+                    + "this time). Unset: kept forever.");
 
     public static final ConfigOption<String> DEAD_LETTER_PATH = ConfigOptions.key("optune.dead-letters.path")
             .stringType().noDefaultValue()

@@ -176,7 +176,14 @@ public final class OptuneTopology {
                         deadLetters.map(PromptOutcome::of, TypeInformation.of(PromptOutcome.class)).name("dead-letter-outcomes")
                                 .uid(Uids.DEAD_LETTER_OUTCOMES));
         if (io.ledgerSink() != null) {
-            ledger.sinkTo(io.ledgerSink()).name("prompt-ledger-sink").uid(Uids.LEDGER_SINK);
+            DataStream<PromptOutcome> ledgerOut = ledger;
+            if (conf.getOptional(OptuneOptions.LEDGER_RETENTION).isPresent() && conf.getOptional(OptuneOptions.LEDGER_PATH).isPresent()) {
+                ledgerOut = ledger.transform("ledger-retention", TypeInformation.of(PromptOutcome.class),
+                                new RetentionSweeper<PromptOutcome>(List.of(conf.get(OptuneOptions.LEDGER_PATH)),
+                                        conf.get(OptuneOptions.LEDGER_RETENTION), conf.get(OptuneOptions.AUDIT_RETENTION_CHECK)))
+                        .uid(Uids.LEDGER_RETENTION).setParallelism(1);
+            }
+            ledgerOut.sinkTo(io.ledgerSink()).name("prompt-ledger-sink").uid(Uids.LEDGER_SINK);
         }
         return new Streams(updates, pairs, generations, deadLetters, ledger);
     }

@@ -15,10 +15,12 @@ public final class Uids {
     public static final String PAIRS = "build-pairs";
     public static final String BATCH = "batch";
     public static final String TRAIN = "train";
-    public static final String POLICY_UPDATE_SOURCE = "policy-updates";
+    /** The weight log's announcements; "policy-updates" was Flink's FileSource (other state). */
+    public static final String POLICY_UPDATE_SOURCE = "policy-updates-by-version";
     public static final String POLICY_UPDATE_TOPIC_SOURCE = "policy-updates-from-topic";
     public static final String PARSE_POLICY_UPDATES = "parse-policy-updates";
-    public static final String MEMORY_FEEDBACK_SOURCE = "memory-feedback-source";
+    /** The consuming feedback-directory source; "memory-feedback-source" was Flink's FileSource (other state). */
+    public static final String MEMORY_FEEDBACK_SOURCE = "memory-feedback-consuming";
     public static final String PARSE_MEMORY_UPDATES = "parse-memory-updates";
     public static final String MEMORY_FEEDBACK_SINK = "memory-feedback-sink";
     public static final String DEAD_LETTER_SINK = "dead-letter-sink";
@@ -29,6 +31,7 @@ public final class Uids {
     public static final String HASH_DEAD_LETTER_TEXT = "hash-dead-letter-text";
     public static final String HASH_AUDIT_TEXT = "hash-audit-text";
     public static final String AUDIT_RETENTION = "audit-retention";
+    public static final String LEDGER_RETENTION = "ledger-retention";
 
     private Uids() {}
 }

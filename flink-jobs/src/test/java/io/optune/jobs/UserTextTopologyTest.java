@@ -40,4 +40,12 @@ class UserTextTopologyTest {
     void aRetentionSweepRunsOnlyWhenRetentionIsSet() throws Exception {
         assertThat(operatorNames("FULL", "--optune.audit.retention", "30d")).contains("audit-retention");
     }
+
+    @Test
+    void theLedgerIsSweptOnlyWhenItsRetentionIsSet() throws Exception {
+        String ledger = dir.resolve("ledger").toUri().toString();
+        assertThat(operatorNames("FULL", "--optune.ledger.path", ledger)).doesNotContain("ledger-retention");
+        assertThat(operatorNames("FULL", "--optune.ledger.path", ledger, "--optune.audit.retention", "30d")).doesNotContain("ledger-retention");
+        assertThat(operatorNames("FULL", "--optune.ledger.path", ledger, "--optune.ledger.retention", "90d")).contains("ledger-retention");
+    }
 }

@@ -1,5 +1,6 @@
 package io.optune.connectors.files;
 
+import io.optune.connectors.files.feedback.FeedbackDirectorySource;
 import io.optune.engine.Json;
 import org.apache.flink.api.common.serialization.Encoder;
 import org.apache.flink.connector.file.sink.FileSink;
@@ -15,9 +16,11 @@ import java.time.Duration;
 /**
  * A feedback edge through a directory: a {@link FileSink} writes records as JSON lines and commits
  * a file per checkpoint (exactly once: in-progress files are hidden until the checkpoint
- * completes), and a continuous {@link FileSource} reads committed files back. Flink 2.x has no
- * in-job iteration, so this is how a downstream step (pair) updates upstream keyed state (select)
- * consistently with checkpoints; the price is a delay of about one checkpoint interval.
+ * completes), and a {@link FeedbackDirectorySource} reads committed files back and deletes each once
+ * a checkpoint after its reading completes. Flink 2.x has no in-job iteration, so this is how a
+ * downstream step (pair) updates upstream keyed state (select) consistently with checkpoints; the
+ * price is a delay of about one checkpoint interval. The directory belongs to the job: give it one
+ * that holds nothing else.
  */
 public final class JsonLinesFeedback {
     private JsonLinesFeedback() {}
@@ -33,10 +36,9 @@ public final class JsonLinesFeedback {
                 .build();
     }
 
-    public static FileSource<String> source(String directory, Duration pollInterval) {
-        return FileSource.forRecordStreamFormat(new TextLineInputFormat(), new Path(directory))
-                .monitorContinuously(pollInterval)
-                .build();
+    /** Reads the committed files of {@code directory} once each and deletes them after the consuming checkpoint. */
+    public static FeedbackDirectorySource source(String directory, Duration pollInterval) {
+        return FeedbackDirectorySource.consuming(directory, pollInterval);
     }
 
     /** A bounded (or, with a poll interval, directory-watching) JSONL prompt source for replays. */
