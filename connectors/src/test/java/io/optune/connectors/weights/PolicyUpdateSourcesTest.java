@@ -24,7 +24,12 @@ class PolicyUpdateSourcesTest {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
         log.initialize();
         for (long v : new long[] {0, 1, 2, 12}) {
-            log.publish(new PolicyUpdate(v, v * 10, null, null, 123L, 0.5, 1.0, 0.1, 0.8, 0.4, 0.7), new byte[] {(byte) v});
+            byte[] weights = {(byte) v};
+            log.publish(new PolicyUpdate(v, v * 10, null, null, 123L, 0.5, 1.0, 0.1, 0.8, 0.4, 0.7), files -> {
+                try (var out = files.create("model.safetensors")) {
+                    out.write(weights);
+                }
+            });
         }
         List<Long> versions;
         try (var files = Files.list(Path.of(log.announcementsDir().toUri()))) {
