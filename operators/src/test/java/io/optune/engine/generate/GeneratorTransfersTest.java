@@ -41,8 +41,8 @@ class GeneratorTransfersTest {
     void aLargeVocabularySendsOnlyTheDrawnIdsToJava(float temperature, float topP) {
         int vocab = Generator.JAVA_SAMPLING_MAX_VOCAB + 904;
         SamplingConfig cfg = new SamplingConfig(temperature, topP, 5, 2);
-        // 3 prompts x K 2 = 6 rows, 5 tokens each: 30 ids, never a row of logits.
-        assertThat(copiedFor(vocab, cfg, 3)).isEqualTo(6L * 5).isLessThan(vocab);
+        // 3 prompts x K 2 = 6 rows, 5 tokens each: 30 ids and their 30 sampling log-probs, never a row of logits.
+        assertThat(copiedFor(vocab, cfg, 3)).isEqualTo(2L * 6 * 5).isLessThan(vocab);
     }
 
     @ParameterizedTest
