@@ -62,10 +62,13 @@ class FeedbackRetentionITCase {
         }
         System.out.printf("[feedback] %d committed files seen during the run, at most %d at once, %d left; ledger %s%n",
                 watcher.seen.size(), watcher.most, committed.size(), Ledgers.tally(ledger));
-        assertThat(watcher.seen.size()).as("committed feedback files seen during the run").isGreaterThanOrEqualTo(8);
+        // The watcher polls, so it misses files that come and go between two looks (more of them on a fast
+        // machine): it must have seen files flow, and fewer must be left than it saw.
+        assertThat(watcher.seen.size()).as("committed feedback files seen during the run").isGreaterThanOrEqualTo(2);
         // What is left is what the last checkpoints and the final savepoint committed after the last
         // read, not the run's history.
-        assertThat(committed).as("committed feedback files left").hasSizeLessThanOrEqualTo(3);
+        assertThat(committed).as("committed feedback files left").hasSizeLessThanOrEqualTo(3)
+                .hasSizeLessThan(watcher.seen.size());
         assertThat(watcher.most).as("committed feedback files at once").isLessThanOrEqualTo(10);
         assertThat(FaultInjection.fired(FaultInjection.Point.INGEST)).as("the fault fired").isTrue();
         // Reuse needs a stored pair, which reaches select only through the feedback directory.
