@@ -75,7 +75,7 @@ class HttpRewardRecoveryITCase {
         List<String> args = new ArrayList<>(List.of(common));
         args.addAll(List.of(
             "--optune.embedded.duration", "180s", // the whole feed, even on a loaded machine
-            "--optune.score.reward-model", "HTTP",
+            "--optune.reward.type", "HTTP",
             "--optune.reward.http.url", server.url(),
             "--optune.reward.http.batch-max-responses", "16",
             "--optune.reward.http.batch-max-delay", "10ms",

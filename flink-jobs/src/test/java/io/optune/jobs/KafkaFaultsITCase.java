@@ -45,7 +45,10 @@ class KafkaFaultsITCase {
             String updates = "updates-" + UUID.randomUUID();
             broker.createTopics(prompts, updates);
             List<String> requestIds = new ArrayList<>();
-            PromptFeed feed = new PromptFeed(11, 256, 0.05);
+            // The whole feed is in the topic before the job starts and is read at once: an arrival of a prompt
+            // whose regeneration is in flight is skipped (ledger reason regeneration-in-flight), so a small pool
+            // would leave too few decided arrivals to reach the trainer fault at step 60.
+            PromptFeed feed = new PromptFeed(11, 4096, 0.05);
             List<Map.Entry<String, String>> records = new ArrayList<>();
             for (int i = 0; i < FEED; i++) {
                 TaskPrompt p = feed.at(i);
