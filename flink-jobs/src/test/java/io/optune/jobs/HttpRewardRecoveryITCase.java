@@ -55,7 +55,8 @@ class HttpRewardRecoveryITCase {
 
     @Test
     void everyArrivalIsAccountedForOnceAfterAFailureWithRequestsInFlight() throws Exception {
-        server = new GoldServer(20);
+        // Slow enough that scoring is the bottleneck: requests are in flight at any moment of the early run.
+        server = new GoldServer(200);
         String weights = dir.resolve("weights").toUri().toString();
         String[] common = {
             "--optune.seed", String.valueOf(SEED),
