@@ -82,22 +82,7 @@ class ScoreFunctionTest {
 
     @Test
     void timeoutsAndPersistentErrorsAreDeadLettered() throws Exception {
-        RewardModelFactory slow = () -> new RewardModel() {
-            @Override
-            public double[] score(List<RewardQuery> r) {
-                try {
-                    Thread.sleep(10_000);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                return new double[r.size()];
-            }
-
-            @Override
-            public String name() {
-                return "slow";
-            }
-        };
+        RewardModelFactory slow = hanging("slow");
         try (var h = ProcessFunctionTestHarnesses.forProcessFunction(new ScoreFunction(slow, Duration.ofMillis(50), 2))) {
             h.processElement(generation("copy ab=", "ab", "a"), 0L);
             assertThat(h.extractOutputValues()).isEmpty();
@@ -150,22 +135,7 @@ class ScoreFunctionTest {
     @Test
     void timeoutsAndDeadLettersAreCounted() throws Exception {
         InterceptingOperatorMetricGroup metrics = new InterceptingOperatorMetricGroup();
-        RewardModelFactory hung = () -> new RewardModel() {
-            @Override
-            public double[] score(List<RewardQuery> r) {
-                try {
-                    Thread.sleep(10_000);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                return new double[r.size()];
-            }
-
-            @Override
-            public String name() {
-                return "hung";
-            }
-        };
+        RewardModelFactory hung = hanging("hung");
         try (var h = withMetrics(new ScoreFunction(hung, Duration.ofMillis(30), 2), metrics)) {
             h.processElement(generation("copy ab=", "ab", "a"), 0L);
         }
@@ -214,5 +184,25 @@ class ScoreFunctionTest {
         String warning = ScoreFunction.unscorableWarning(new GoldRewardModel(), 10, 3, "What is the capital of France?");
         assertThat(warning).contains("10 prompt(s) could not be scored", "'gold'", "optune.reward.type",
                 new GoldRewardModel().accepts(), "What is the capital of France?", ScoreFunction.UNSCORABLE);
+    }
+
+    /** A reward model whose calls hang (10 s), for timeout tests. */
+    private static RewardModelFactory hanging(String name) {
+        return () -> new RewardModel() {
+            @Override
+            public double[] score(List<RewardQuery> r) {
+                try {
+                    Thread.sleep(10_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return new double[r.size()];
+            }
+
+            @Override
+            public String name() {
+                return name;
+            }
+        };
     }
 }
