@@ -5,7 +5,8 @@
    logits with the engine's (engine_logits.json, same tokens): max |diff| per family.
 2. For each shape, transformers' own model class (GPT2LMHeadModel, Qwen2ForCausalLM) with random weights:
    sampling 8 prompts x K 4 x 64 tokens (generate, KV cache, top-p 0.9) and one weighted-DPO step on 8 pairs
-   of 32 + 64 tokens (policy + reference, AdamW), in float32 and in bfloat16 (autocast for the step).
+   of 32 + 64 tokens (policy + reference, AdamW), in float32, bfloat16 and float16 (autocast for the step;
+   generation with the model cast to that dtype).
 Prints JSON lines.  usage: gpu_check_hf.py OUT DEVICE SHAPES(comma) [REPS]
 """
 import glob
@@ -92,6 +93,14 @@ def bench(shape, dtype):
                                max_new_tokens=64, min_new_tokens=64, num_return_sequences=4, pad_token_id=0)
 
     sample_s = best(sample)
+
+    def greedy():
+        with torch.no_grad():
+            rows = prompts.repeat_interleave(4, 0)  # greedy generate takes no num_return_sequences
+            gen_model.generate(rows, attention_mask=torch.ones_like(rows), do_sample=False,
+                               max_new_tokens=64, min_new_tokens=64, pad_token_id=0)
+
+    greedy_s = best(greedy)
     if gen_model is not policy:
         del gen_model
     reference = build(shape).to(DEVICE).eval()
@@ -115,7 +124,7 @@ def bench(shape, dtype):
 
     dpo_s = best(step)
     print(json.dumps({"engine": f"transformers {transformers.__version__} (torch {torch.__version__})", "device": str(DEVICE),
-                      "shape": shape, "dtype": str(dtype).replace("torch.", ""), "sample_s": round(sample_s, 3),
+                      "shape": shape, "dtype": str(dtype).replace("torch.", ""), "sample_s": round(sample_s, 3), "greedy_s": round(greedy_s, 3),
                       "sample_tokens_per_s": round(8 * 4 * 64 / sample_s, 1), "dpo_step_s": round(dpo_s, 3)}))
     del policy, reference, opt
     if DEVICE.type == "cuda":
@@ -127,7 +136,7 @@ if __name__ == "__main__":
                       "card": torch.cuda.get_device_name(0) if DEVICE.type == "cuda" else "cpu"}))
     compare_exports()
     for shape in SHAPES:
-        for dt in ([torch.float32, torch.bfloat16] if DEVICE.type == "cuda" else [torch.float32]):
+        for dt in ([torch.float32, torch.bfloat16, torch.float16] if DEVICE.type == "cuda" else [torch.float32]):
             try:
                 bench(shape, dt)
             except Exception as e:

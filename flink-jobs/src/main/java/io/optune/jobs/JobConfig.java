@@ -278,6 +278,11 @@ public final class JobConfig {
                 }
             });
         }
+        try {
+            OptuneOptions.precision(conf);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("invalid value for " + OptuneOptions.ENGINE_PRECISION.key() + ": " + e.getMessage(), e);
+        }
         if (OptuneOptions.fixedRho(conf).isEmpty() && conf.get(OptuneOptions.SELECT_STRATEGY) == io.optune.engine.loop.SelectionStrategy.ALL) {
             throw new IllegalArgumentException("optune.select.rho auto needs optune.select.strategy OPTUNE or RANDOM");
         }

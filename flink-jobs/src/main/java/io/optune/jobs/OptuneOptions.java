@@ -511,6 +511,20 @@ public final class OptuneOptions {
             .stringType().noDefaultValue()
             .withDescription("Device of the trainer (policy, reference, optimizer moments) when it differs from "
                     + "optune.engine.device.");
+    public static final ConfigOption<String> ENGINE_PRECISION = ConfigOptions.key("optune.engine.precision")
+            .stringType().defaultValue("float32")
+            .withDescription("Number format of the engine's matrix products: float32, or float16 = mixed precision as "
+                    + "autocast does it (float16 products and KV cache; float32 master weights, AdamW moments, norms, softmax "
+                    + "and log-probs; dynamic loss scaling; generators decode with float16 copies of the weights). For GPUs; "
+                    + "on a CPU float16 is slower than float32. bfloat16 is not available: DJL 0.36 cannot hold bfloat16 "
+                    + "arrays (a bfloat16 checkpoint is widened to float32 on load). TF32 matmuls: set the environment "
+                    + "variable TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 for the TaskManagers (docs/GPU.md).");
+
+    /** {@link #ENGINE_PRECISION} parsed (float32 when unset). */
+    public static io.optune.engine.model.Precision precision(org.apache.flink.configuration.ReadableConfig conf) {
+        return io.optune.engine.model.Precision.parse(conf.get(ENGINE_PRECISION));
+    }
+
     public static final ConfigOption<Integer> ENGINE_THREADS = ConfigOptions.key("optune.embedded.engine-threads")
             .intType().defaultValue(1)
             .withDescription("Embedded run: PyTorch intra-op threads while the job runs (the SFT warm start keeps DJL's "

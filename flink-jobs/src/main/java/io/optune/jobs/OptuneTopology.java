@@ -105,7 +105,8 @@ public final class OptuneTopology {
                 .transform("generate", TypeInformation.of(Generation.class),
                         new GenerateOperator(io.weightLog(), sampling, maxPromptTokens, conf.get(OptuneOptions.GENERATE_BATCH),
                                 conf.get(OptuneOptions.GENERATE_DELAY).toMillis(), seed)
-                                .onDevice(device(conf, OptuneOptions.GENERATE_DEVICE)))
+                                .onDevice(device(conf, OptuneOptions.GENERATE_DEVICE))
+                                .withPrecision(OptuneOptions.precision(conf)))
                 .uid(Uids.GENERATE).setParallelism(genParallelism);
 
         // 4. score: batched reward-model calls with timeout and retries (in-process, or a remote service)
@@ -140,7 +141,8 @@ public final class OptuneTopology {
                 conf.get(OptuneOptions.NLL_WEIGHT).floatValue(),
                 AdamWConfig.of(conf.get(OptuneOptions.LEARNING_RATE).floatValue())
                         .withWarmup(conf.get(OptuneOptions.WARMUP))
-                        .withMaxGradNorm(conf.get(OptuneOptions.MAX_GRAD_NORM).floatValue()));
+                        .withMaxGradNorm(conf.get(OptuneOptions.MAX_GRAD_NORM).floatValue()))
+                .withPrecision(OptuneOptions.precision(conf));
         int heldOut = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN ? conf.get(OptuneOptions.HELD_OUT_SIZE) : 0;
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
                 .transform("train", TypeInformation.of(PolicyUpdate.class), new TrainOperator(new TrainFunction(io.weightLog(), dpo,

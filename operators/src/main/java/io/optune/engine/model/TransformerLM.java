@@ -42,7 +42,8 @@ import java.util.Map;
  * <p>Axes: tokens and positions are (B, T) int64 (positions count from 0 at a row's first real
  * token); {@code bias} is an additive attention mask of shape (B or 1, 1, T, T_past + T) in float32
  * (0 = attend, {@link #MASKED} = masked); hidden states are (B, T, width); logits are (B, T, vocab).
- * Everything is computed in float32.
+ * Hidden states, logits and parameters are float32; with {@link Precision#FLOAT16} the matrix
+ * products (and the KV cache) run in float16, as autocast would run them.
  */
 public final class TransformerLM implements AutoCloseable {
     /** Added to masked attention scores; finite so that fully masked (padding) rows stay finite. */
@@ -56,6 +57,9 @@ public final class TransformerLM implements AutoCloseable {
     private final String prefix;
     private final String embedName;
     private final float[] invFreq;
+    private Precision precision = Precision.FLOAT32;
+    /** Matrices stored in float16 for decoding ({@link #storeForInference}); never trained. */
+    private boolean inferenceOnly;
 
     private TransformerLM(ModelConfig config, NDManager manager, Map<String, NDArray> params) {
         this.config = config;
@@ -255,8 +259,55 @@ public final class TransformerLM implements AutoCloseable {
         return n;
     }
 
+    /** The precision of this model's matrix products. */
+    public Precision precision() {
+        return precision;
+    }
+
+    /**
+     * Runs this model's matrix products in {@code precision}; the parameters stay as they are
+     * (float32 masters, cast per forward inside the graph, so gradients still land in float32).
+     */
+    public void setPrecision(Precision precision) {
+        if (inferenceOnly && precision != this.precision) {
+            throw new IllegalStateException("an inference copy stays in " + this.precision);
+        }
+        this.precision = precision;
+    }
+
+    /**
+     * Makes this model an inference copy in {@code precision}: with float16 its matrices (embedding
+     * and head included) are stored in float16, so a decoding step reads half the bytes and casts
+     * nothing; vectors (norm gains, biases) stay float32. It cannot be trained afterwards;
+     * {@link #copyFrom} casts new weights into it.
+     */
+    public void storeForInference(Precision precision) {
+        setPrecision(precision);
+        if (!precision.isHalf()) {
+            return;
+        }
+        inferenceOnly = true;
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            NDArray a = e.getValue();
+            if (a.getShape().dimension() == 2 && a.getDataType() != DataType.FLOAT16) {
+                NDArray h = a.toType(DataType.FLOAT16, true);
+                h.attach(manager);
+                e.setValue(h);
+                a.close();
+            }
+        }
+    }
+
+    /** Whether the matrices are stored in reduced precision for decoding only. */
+    public boolean isInferenceCopy() {
+        return inferenceOnly;
+    }
+
     /** Marks every parameter as trainable (or not) for autograd. */
     public void setTrainable(boolean trainable) {
+        if (trainable && inferenceOnly) {
+            throw new IllegalStateException("an inference copy in " + precision + " cannot be trained");
+        }
         for (NDArray a : params.values()) {
             a.setRequiresGradient(trainable);
         }
@@ -268,6 +319,7 @@ public final class TransformerLM implements AutoCloseable {
         params.forEach((k, v) -> detached.put(k, v.stopGradient()));
         TransformerLM copy = fromArrays(config, parent, detached, hasScalarHead());
         detached.values().forEach(NDArray::close);
+        copy.precision = precision; // float32 storage, the same products
         return copy;
     }
 
@@ -280,8 +332,15 @@ public final class TransformerLM implements AutoCloseable {
         for (Map.Entry<String, NDArray> e : params.entrySet()) {
             NDArray src = other.params.get(e.getKey());
             if (src != null) {
+                NDArray dest = e.getValue();
                 try (NDArray detached = src.stopGradient()) {
-                    detached.copyTo(e.getValue());
+                    if (detached.getDataType() == dest.getDataType()) {
+                        detached.copyTo(dest);
+                    } else {
+                        try (NDArray cast = detached.toType(dest.getDataType(), false)) {
+                            cast.copyTo(dest);
+                        }
+                    }
                 }
             }
         }
@@ -292,11 +351,12 @@ public final class TransformerLM implements AutoCloseable {
      * keys and values of these tokens are appended to it and attention also covers the cached ones.
      */
     public NDArray hidden(NDArray tokens, NDArray positions, NDArray bias, KvCache cache) {
-        NDArray x = Embedding.embedding(tokens, params.get(embedName), SparseFormat.DENSE).head();
+        NDArray x = embed(tokens, embedName);
         NDManager m = x.getManager();
         boolean gpt2 = config.family().isGpt2();
+        boolean half = precision.isHalf();
         if (gpt2) {
-            x = x.add(Embedding.embedding(positions, params.get(prefix + "wpe.weight"), SparseFormat.DENSE).head());
+            x = x.add(embed(positions, prefix + "wpe.weight"));
         }
         long b = tokens.getShape().get(0);
         long t = tokens.getShape().get(1);
@@ -311,20 +371,25 @@ public final class TransformerLM implements AutoCloseable {
             NDArray k;
             NDArray v;
             if (gpt2) {
-                NDList qkv = conv1d(a, l + "attn.c_attn").split(3, 2);
+                NDList qkv = conv1d(a, l + "attn.c_attn", m).split(3, 2);
                 q = heads(qkv.get(0), b, t, config.heads());
                 k = heads(qkv.get(1), b, t, config.heads());
                 v = heads(qkv.get(2), b, t, config.heads());
             } else {
-                q = linear(a, l + "self_attn.q_proj").reshape(b, t, config.heads(), config.headDim());
-                k = linear(a, l + "self_attn.k_proj").reshape(b, t, config.kvHeads(), config.headDim());
-                v = heads(linear(a, l + "self_attn.v_proj"), b, t, config.kvHeads());
+                // Norms and RoPE in float32 (as transformers under autocast), the products in half.
+                q = wide(linear(a, l + "self_attn.q_proj", m)).reshape(b, t, config.heads(), config.headDim());
+                k = wide(linear(a, l + "self_attn.k_proj", m)).reshape(b, t, config.kvHeads(), config.headDim());
+                v = heads(linear(a, l + "self_attn.v_proj", m), b, t, config.kvHeads());
                 if (config.qkNorm()) {
                     q = rmsNorm(q, params.get(l + "self_attn.q_norm.weight"), s);
                     k = rmsNorm(k, params.get(l + "self_attn.k_norm.weight"), s);
                 }
                 q = applyRope(q.transpose(0, 2, 1, 3), rope);
                 k = applyRope(k.transpose(0, 2, 1, 3), rope);
+                if (half) {
+                    q = narrow(q, m);
+                    k = narrow(k, m);
+                }
             }
             if (cache != null) {
                 NDArray[] kv = cache.append(i, k, v, m);
@@ -333,21 +398,29 @@ public final class TransformerLM implements AutoCloseable {
             }
             NDArray kk = repeatKv(k);
             NDArray vv = repeatKv(v);
-            NDArray scores = q.matMul(kk.transpose(0, 1, 3, 2)).mul(s.scale).add(bias);
-            NDArray attn = scores.softmax(-1).matMul(vv).transpose(0, 2, 1, 3)
-                    .reshape(b, t, (long) config.heads() * config.headDim());
-            if (gpt2) {
-                x = x.add(conv1d(attn, l + "attn.c_proj"));
-                NDArray f = layerNorm(x, l + "ln_2");
-                f = geluNew(conv1d(f, l + "mlp.c_fc"), s);
-                x = x.add(conv1d(f, l + "mlp.c_proj"));
+            NDArray probs;
+            if (half) {
+                // Scaled before the product (float16 has little headroom), softmax in float32.
+                NDArray scores = q.mul(s.scale).matMul(kk.transpose(0, 1, 3, 2));
+                probs = narrow(wide(scores).add(bias).softmax(-1), m);
             } else {
-                x = x.add(linear(attn, l + "self_attn.o_proj"));
+                probs = q.matMul(kk.transpose(0, 1, 3, 2)).mul(s.scale).add(bias).softmax(-1);
+            }
+            NDArray attn = probs.matMul(vv).transpose(0, 2, 1, 3)
+                    .reshape(b, t, (long) config.heads() * config.headDim());
+            // A half-precision branch added to the float32 residual stream widens to float32.
+            if (gpt2) {
+                x = x.add(conv1d(attn, l + "attn.c_proj", m));
+                NDArray f = layerNorm(x, l + "ln_2");
+                f = geluNew(conv1d(f, l + "mlp.c_fc", m), s);
+                x = x.add(conv1d(f, l + "mlp.c_proj", m));
+            } else {
+                x = x.add(linear(attn, l + "self_attn.o_proj", m));
                 NDArray f = rmsNorm(x, params.get(l + "post_attention_layernorm.weight"), s);
-                NDArray gate = linear(f, l + "mlp.gate_proj");
-                NDArray up = linear(f, l + "mlp.up_proj");
+                NDArray gate = linear(f, l + "mlp.gate_proj", m);
+                NDArray up = linear(f, l + "mlp.up_proj", m);
                 f = gate.mul(Activation.sigmoid(gate)).mul(up); // SwiGLU: silu(gate) * up
-                x = x.add(linear(f, l + "mlp.down_proj"));
+                x = x.add(linear(f, l + "mlp.down_proj", m));
             }
         }
         if (cache != null) {
@@ -356,13 +429,34 @@ public final class TransformerLM implements AutoCloseable {
         return gpt2 ? layerNorm(x, prefix + "ln_f") : rmsNorm(x, params.get(prefix + "norm.weight"), s);
     }
 
+    /**
+     * Rows of an embedding table, float32. In float16 the rows are rounded to float16 first, so a
+     * model with float32 tables (trained) and its inference copy (float16 tables) see the same inputs.
+     */
+    private NDArray embed(NDArray ids, String table) {
+        NDArray rows = Embedding.embedding(ids, params.get(table), SparseFormat.DENSE).head();
+        if (precision.isHalf() && rows.getDataType() != DataType.FLOAT16) {
+            rows = cast(rows, DataType.FLOAT16);
+        }
+        return wide(rows);
+    }
+
     /** Next-token logits from hidden states, through the LM head (tied or not): (B, T, vocab). */
     public NDArray logits(NDArray hidden) {
         NDArray head = config.tiedEmbeddings() ? params.get(embedName) : params.get("lm_head.weight");
         if (head == null) {
             throw new IllegalStateException("this model has no LM head (it is a reward model)");
         }
-        return Linear.linear(hidden, head).head();
+        return product(hidden, head);
+    }
+
+    /** hidden @ weight^T in this model's precision, as float32 (B, T, rows of weight). */
+    private NDArray product(NDArray hidden, NDArray weight) {
+        if (!precision.isHalf()) {
+            return Linear.linear(hidden, weight).head();
+        }
+        NDManager m = hidden.getManager();
+        return wide(Linear.linear(narrow(hidden, m), narrow(weight, m)).head());
     }
 
     /** One scalar per position from the reward head: (B, T). Only for models with a scalar head. */
@@ -370,7 +464,7 @@ public final class TransformerLM implements AutoCloseable {
         if (!hasScalarHead()) {
             throw new IllegalStateException("this model has no scalar head");
         }
-        return Linear.linear(hidden, params.get("score.weight")).head().squeeze(-1);
+        return product(hidden, params.get("score.weight")).squeeze(-1);
     }
 
     /** Native scalars of one forward pass (only those its family uses). */
@@ -395,13 +489,57 @@ public final class TransformerLM implements AutoCloseable {
         }
     }
 
-    private NDArray linear(NDArray x, String name) {
-        return Linear.linear(x, params.get(name + ".weight"), params.get(name + ".bias")).head();
+    /** x W^T + b; in float16 (input, weight and bias cast, output float16) when the precision says so. */
+    private NDArray linear(NDArray x, String name, NDManager m) {
+        NDArray w = params.get(name + ".weight");
+        NDArray bias = params.get(name + ".bias");
+        if (!precision.isHalf()) {
+            return Linear.linear(x, w, bias).head();
+        }
+        return Linear.linear(narrow(x, m), narrow(w, m), bias == null ? null : narrow(bias, m)).head();
     }
 
     /** GPT-2's Conv1D: weight stored [in, out], so x @ W + b (as transformers computes it). */
-    private NDArray conv1d(NDArray x, String name) {
-        return x.matMul(params.get(name + ".weight")).add(params.get(name + ".bias"));
+    private NDArray conv1d(NDArray x, String name, NDManager m) {
+        NDArray w = params.get(name + ".weight");
+        NDArray bias = params.get(name + ".bias");
+        if (!precision.isHalf()) {
+            return x.matMul(w).add(bias);
+        }
+        return narrow(x, m).matMul(narrow(w, m)).add(narrow(bias, m));
+    }
+
+    /**
+     * {@code a} in float16. A cast of a parameter belongs to the forward's manager {@code m} (else it
+     * would stay with the model's arrays); under autograd it is part of the graph, so the gradient
+     * reaches the float32 parameter.
+     */
+    private static NDArray narrow(NDArray a, NDManager m) {
+        if (a.getDataType() == DataType.FLOAT16) {
+            return a;
+        }
+        NDArray h = cast(a, DataType.FLOAT16);
+        h.attach(m);
+        return h;
+    }
+
+    /** {@code a} in float32 (a no-op for float32 arrays); the result stays with {@code a}'s manager. */
+    private static NDArray wide(NDArray a) {
+        return a.getDataType() == DataType.FLOAT16 ? cast(a, DataType.FLOAT32) : a;
+    }
+
+    /**
+     * A cast that autograd sees. DJL 0.36's {@code toType} runs under a no-grad guard (its JNI
+     * {@code torchTo}), so a gradient would stop there; {@code cumprod} with a dtype casts inside
+     * the graph, and over an axis of length 1 it is the identity (its backward passes the gradient
+     * through, cast back). Without a graph the plain cast is cheaper.
+     */
+    static NDArray cast(NDArray a, DataType type) {
+        if (!ai.djl.pytorch.jni.JniUtils.isGradMode()) {
+            return a.toType(type, false);
+        }
+        int axis = a.getShape().dimension();
+        return a.expandDims(axis).cumProd(axis, type).squeeze(axis);
     }
 
     private NDArray layerNorm(NDArray x, String name) {

@@ -125,11 +125,20 @@ public final class AdamW implements AutoCloseable {
 
     /** Updates with the accumulated gradients unless {@code lossValue} or their norm is not finite. */
     public Step finish(double lossValue) {
-        double norm = gradientNorm();
+        return finish(lossValue, 1f);
+    }
+
+    /**
+     * As {@link #finish(double)} for gradients of a loss multiplied by {@code gradScale} (loss
+     * scaling): the norm reported and clipped against is the unscaled one, and the update divides
+     * the scale out (folded into the clipping factor, no extra pass).
+     */
+    public Step finish(double lossValue, float gradScale) {
+        double norm = gradientNorm() / gradScale;
         if (!Double.isFinite(lossValue) || !Double.isFinite(norm)) {
             return new Step(lossValue, norm, true);
         }
-        update(norm);
+        update(norm, 1f / gradScale);
         return new Step(lossValue, norm, false);
     }
 
@@ -155,11 +164,16 @@ public final class AdamW implements AutoCloseable {
      * Runs outside autograd: these in-place ops are not recorded.
      */
     public void update(double gradNorm) {
+        update(gradNorm, 1f);
+    }
+
+    /** As {@link #update(double)} for gradients {@code 1 / invScale} times the true ones. */
+    public void update(double gradNorm, float invScale) {
         io.optune.engine.GradMode.off();
         step++;
         float lr = config.learningRateAt(step);
-        float clip = config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()
-                ? (float) (config.maxGradNorm() / gradNorm) : 1f;
+        float clip = (config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()
+                ? (float) (config.maxGradNorm() / gradNorm) : 1f) * invScale;
         float b1 = config.beta1();
         float b2 = config.beta2();
         float bc1 = (float) (1 - Math.pow(b1, step));

@@ -25,6 +25,7 @@ public final class DpoTrainer implements AutoCloseable {
     private final TransformerLM reference;
     private final DpoConfig config;
     private final AdamW optimizer;
+    private final LossScaler scaler;
     private long skippedSteps;
     private int refreshEvery;
     private double refreshAlpha = 1.0;
@@ -49,6 +50,9 @@ public final class DpoTrainer implements AutoCloseable {
         reference.setTrainable(false);
         this.optimizer = new AdamW(policy, config.optimizer());
         policy.setTrainable(true);
+        policy.setPrecision(config.precision());
+        reference.setPrecision(config.precision());
+        this.scaler = config.precision().isHalf() ? LossScaler.dynamic(LossScaler.INITIAL) : LossScaler.disabled();
     }
 
     public TransformerLM policy() {
@@ -73,6 +77,11 @@ public final class DpoTrainer implements AutoCloseable {
 
     public long skippedSteps() {
         return skippedSteps;
+    }
+
+    /** The loss scale of float16 training (1 in float32); the gradients it leaves are this many times the true ones. */
+    public LossScaler lossScaler() {
+        return scaler;
     }
 
     void setSkippedSteps(long n) {
@@ -126,6 +135,14 @@ public final class DpoTrainer implements AutoCloseable {
 
     public StepResult step(List<PreferenceExample> batch) {
         Evaluation e = lossAndGradients(batch);
+        AdamW.Step step = optimizer.finish(e.loss(), scaler.scale());
+        // float16: gradients that overflowed at this loss scale are recomputed at half the scale
+        // (PyTorch's GradScaler would drop the batch; here a batch is pairs the stream paid for).
+        while (step.skipped() && Double.isFinite(step.loss()) && scaler.backOff()) {
+            LOG.debug("float16 gradients overflowed at loss scale {}; retrying at {}", scaler.scale() * 2, scaler.scale());
+            e = lossAndGradients(batch);
+            step = optimizer.finish(e.loss(), scaler.scale());
+        }
         int b = batch.size();
         double sum = 0;
         int correct = 0;
@@ -140,7 +157,9 @@ public final class DpoTrainer implements AutoCloseable {
         double margin = sum / b;
         double accuracy = (double) correct / b;
         logRatioMean /= e.logRatios().length;
-        AdamW.Step step = optimizer.finish(e.loss());
+        if (!step.skipped()) {
+            scaler.recordCleanStep();
+        }
         if (step.skipped()) {
             skippedSteps++;
             LOG.warn("Skipping DPO step {}: loss={} gradNorm={} (skipped so far: {})",
@@ -155,8 +174,8 @@ public final class DpoTrainer implements AutoCloseable {
     }
 
     /**
-     * The weighted DPO loss of {@code batch} with its gradient left in the policy's parameters (set,
-     * not added to), computed in micro-batches of {@link DpoConfig#microBatchPairs()} pairs whose
+     * The weighted DPO loss of {@code batch} with its gradient (times {@link #lossScaler()}'s scale)
+     * left in the policy's parameters (set, not added to), computed in micro-batches of {@link DpoConfig#microBatchPairs()} pairs whose
      * gradients add up to the whole batch's. Changes no weights.
      */
     public Evaluation lossAndGradients(List<PreferenceExample> batch) {
@@ -180,7 +199,7 @@ public final class DpoTrainer implements AutoCloseable {
             loss += accumulate(batch.subList(from, to), java.util.Arrays.copyOfRange(weights, from, to),
                     (float) (to - from) / b, from, margins, ratios, b);
         }
-        return new Evaluation(loss, margins, ratios);
+        return new Evaluation(loss / scaler.scale(), margins, ratios);
     }
 
     /** Forward and backward of one micro-batch; its loss is scaled by its share of the batch. */
@@ -216,7 +235,8 @@ public final class DpoTrainer implements AutoCloseable {
                 kept[0] = h;
                 kept[1] = ratio;
                 NDArray l = DpoLoss.weightedMean(perPair, w);
-                return share == 1f ? l : l.mul(m.full(new ai.djl.ndarray.types.Shape(), share));
+                float factor = share * scaler.scale();
+                return factor == 1f ? l : l.mul(m.full(new ai.djl.ndarray.types.Shape(), factor));
             });
             float[] hs = kept[0].toFloatArray();
             float[] rs = kept[1].toFloatArray();

@@ -72,6 +72,11 @@ public final class TrainerState {
         meta.put("step", Long.toString(trainer.step()));
         meta.put("skipped_steps", Long.toString(trainer.skippedSteps()));
         meta.put("rng_state", Long.toString(rngState));
+        // float16 training: the loss scale and its run of clean steps, so a restore scales as the run would have
+        meta.put("precision", trainer.config().precision().toString());
+        meta.put("loss_scale", Float.toString(trainer.lossScaler().scale()));
+        meta.put("loss_scale_clean_steps", Integer.toString(trainer.lossScaler().cleanSteps()));
+        meta.put("loss_scale_overflows", Long.toString(trainer.lossScaler().overflows()));
         MessageDigest sha = sha256();
         OutputStream body = new DigestOutputStream(new FilterOutputStream(out) {
             @Override
@@ -161,6 +166,10 @@ public final class TrainerState {
             }
             trainer.optimizer().setStep(Long.parseLong(meta.get("step")));
             trainer.setSkippedSteps(Long.parseLong(meta.get("skipped_steps")));
+            if (config.precision().toString().equals(meta.get("precision")) && meta.containsKey("loss_scale")) {
+                trainer.lossScaler().restore(Float.parseFloat(meta.get("loss_scale")),
+                        Integer.parseInt(meta.get("loss_scale_clean_steps")), Long.parseLong(meta.get("loss_scale_overflows")));
+            }
             return new Restored(trainer, Long.parseLong(meta.get("rng_state")));
         } catch (CheckpointException | IllegalArgumentException e) {
             throw new SnapshotException("trainer state is damaged or incompatible: " + e.getMessage(), e);

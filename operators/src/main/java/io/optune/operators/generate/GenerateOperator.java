@@ -73,6 +73,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private final long seed;
     /** Where the policy copy lives and samples ({@link io.optune.engine.EngineDevice}); cpu unless set. */
     private String device = "cpu";
+    /** float16: each loaded version becomes a float16 inference copy (half the bytes per decoding step). */
+    private io.optune.engine.model.Precision precision = io.optune.engine.model.Precision.FLOAT32;
 
     private transient NDManager manager;
     private transient TransformerLM policy;
@@ -119,6 +121,12 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     /** Runs this generator on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
     public GenerateOperator onDevice(String device) {
         this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
+    /** Decodes in {@code precision} ({@link io.optune.engine.model.Precision}); float32 unless set. */
+    public GenerateOperator withPrecision(io.optune.engine.model.Precision precision) {
+        this.precision = java.util.Objects.requireNonNull(precision, "precision");
         return this;
     }
 
@@ -236,6 +244,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             throw new IllegalArgumentException("max prompt tokens (" + maxPromptTokens + ") + max new tokens ("
                     + sampling.maxNewTokens() + ") exceed the policy's context of " + context);
         }
+        loaded.model().storeForInference(precision);
         TransformerLM old = policy;
         policy = loaded.model();
         encoder = new PromptEncoder(loaded.tokenizer(), maxPromptTokens);

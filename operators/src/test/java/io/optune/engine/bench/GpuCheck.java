@@ -42,8 +42,9 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
  * (a GPU when DJL sees one), an export of each tiny fixture family after one DPO step on the device
  * for transformers to load and compare, and {@link ScaleBench} for each shape.
  *
- * <p>{@code GpuCheck DEVICE OUT SHAPES REPS}: DEVICE cpu/gpu/gpu:N, OUT a folder, SHAPES comma-separated
- * ({@code gpt2-124m,qwen2-0.5b}; empty for none).
+ * <p>{@code GpuCheck DEVICE OUT SHAPES REPS [PRECISIONS]}: DEVICE cpu/gpu/gpu:N, OUT a folder, SHAPES
+ * comma-separated ({@code gpt2-124m,qwen2-0.5b}; empty for none), PRECISIONS comma-separated
+ * ({@code float32,float16} by default).
  */
 public final class GpuCheck {
     static final String[] FAMILIES = {"gpt2-tiny", "llama-tiny", "qwen2-tiny", "qwen3-tiny"};
@@ -64,12 +65,16 @@ public final class GpuCheck {
         }
         boolean testsOk = runTests();
         boolean exportsOk = exportFixtures(device, out);
+        String[] precisions = args.length > 4 && !args[4].isBlank() ? args[4].split(",") : new String[] {"float32", "float16"};
         for (String shape : shapes) {
-            System.out.println("== ScaleBench " + shape + " on " + device);
-            try {
-                ScaleBench.main(new String[] {shape, reps, args.length > 0 ? args[0] : "gpu"});
-            } catch (RuntimeException | OutOfMemoryError e) {
-                System.out.println("{\"shape\":\"" + shape + "\",\"error\":\"" + e.toString().replace('"', '\'') + "\"}");
+            for (String precision : precisions) {
+                System.out.println("== ScaleBench " + shape + " " + precision + " on " + device);
+                try {
+                    ScaleBench.main(new String[] {shape, reps, args.length > 0 ? args[0] : "gpu", precision});
+                } catch (RuntimeException | OutOfMemoryError e) {
+                    System.out.println("{\"shape\":\"" + shape + "\",\"precision\":\"" + precision + "\",\"error\":\""
+                            + e.toString().replace('"', '\'') + "\"}");
+                }
             }
         }
         System.out.println("GPU check (engine part): tests " + (testsOk ? "passed" : "FAILED") + ", exports "
@@ -83,7 +88,9 @@ public final class GpuCheck {
                 .selectors(selectClass("io.optune.engine.checkpoint.HfParityTest"),
                         selectClass("io.optune.engine.generate.GeneratorTest"),
                         selectClass("io.optune.engine.model.LogProbsTest"),
-                        selectClass("io.optune.engine.train.DpoTrainerTest"))
+                        selectClass("io.optune.engine.train.DpoTrainerTest"),
+                        selectClass("io.optune.engine.checkpoint.MixedPrecisionTest"),
+                        selectClass("io.optune.engine.train.TrainerStateTest"))
                 .build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();

@@ -9,6 +9,7 @@ import io.optune.engine.generate.Generator;
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.model.ModelConfig;
 import io.optune.engine.model.ModelFamily;
+import io.optune.engine.model.Precision;
 import io.optune.engine.model.RopePrecision;
 import io.optune.engine.model.TransformerLM;
 import io.optune.engine.train.AdamWConfig;
@@ -30,8 +31,9 @@ import java.util.Locale;
  * reference, AdamW), plus resident memory. {@code bin/pytorch_peer_scale.py} is the same in
  * PyTorch; {@code bin/optune-bench-scale} runs both back to back. Prints one JSON object.
  *
- * <p>{@code ScaleBench SHAPE [reps] [device]}: SHAPE {@code gpt2-124m} or {@code qwen2-0.5b}; device
- * {@code cpu} (default) or {@code gpu[:N]}.
+ * <p>{@code ScaleBench SHAPE [reps] [device] [precision]}: SHAPE {@code gpt2-124m} or {@code qwen2-0.5b};
+ * device {@code cpu} (default) or {@code gpu[:N]}; precision {@code float32} (default) or {@code float16}
+ * (sampling on a float16 inference copy, the step in mixed precision on float32 masters).
  */
 public final class ScaleBench {
     static final int PROMPTS = 8;
@@ -57,6 +59,7 @@ public final class ScaleBench {
         String shapeName = args.length > 0 ? args[0] : "gpt2-124m";
         int reps = args.length > 1 ? Integer.parseInt(args[1]) : 2;
         Device device = args.length > 2 ? io.optune.engine.EngineDevice.parse(args[2]) : Device.cpu();
+        Precision precision = args.length > 3 ? Precision.parse(args[3]) : Precision.FLOAT32;
         ModelConfig config = shape(shapeName);
         int vocab = config.vocabSize();
         long rssStart = rssMb();
@@ -68,8 +71,14 @@ public final class ScaleBench {
             for (int i = 0; i < PROMPTS; i++) {
                 prompts.add(ids(data, PROMPT_TOKENS, vocab));
             }
+            // A float16 generator decodes with its own inference copy (float16 matrices), as the job's generators do.
+            TransformerLM sampler = model;
+            if (precision.isHalf()) {
+                sampler = model.copy(manager);
+                sampler.storeForInference(precision);
+            }
             // EOS -1: no row stops early, every call samples the same number of tokens.
-            Generator gen = new Generator(model, new int[0], 0);
+            Generator gen = new Generator(sampler, new int[0], 0);
             SamplingConfig sampling = new SamplingConfig(1f, 0.9f, NEW_TOKENS, SAMPLES);
             Rng rng = new Rng(1);
             gen.generate(manager, prompts, new SamplingConfig(1f, 0.9f, 8, SAMPLES), rng); // warm-up
@@ -82,12 +91,22 @@ public final class ScaleBench {
                 sampleS = Math.min(sampleS, secs(t0));
                 sampleCpu = Math.min(sampleCpu, (cpuNanos() - c0) / 1e9);
             }
+            // Greedy decoding of the same length: the model's share of sampling (no top-p sort, no draw).
+            double greedyS = Double.MAX_VALUE;
+            for (int r = 0; r < reps; r++) {
+                long t0 = System.nanoTime();
+                gen.generate(manager, prompts, new SamplingConfig(0f, 1f, NEW_TOKENS, SAMPLES), rng);
+                greedyS = Math.min(greedyS, secs(t0));
+            }
             long rssSample = rssMb();
+            if (sampler != model) {
+                sampler.close();
+            }
             List<PreferenceExample> pairs = new ArrayList<>();
             for (int i = 0; i < PAIRS; i++) {
                 pairs.add(new PreferenceExample(prompts.get(i), ids(data, NEW_TOKENS, vocab), ids(data, NEW_TOKENS, vocab), 1.0));
             }
-            DpoConfig dpo = new DpoConfig(LossType.SIGMOID, 0.1f, 1f, AdamWConfig.of(1e-5f));
+            DpoConfig dpo = new DpoConfig(LossType.SIGMOID, 0.1f, 1f, AdamWConfig.of(1e-5f)).withPrecision(precision);
             double dpoS = Double.MAX_VALUE;
             double dpoCpu = Double.MAX_VALUE;
             long rssTrain;
@@ -107,11 +126,11 @@ public final class ScaleBench {
             }
             int tokens = PROMPTS * SAMPLES * NEW_TOKENS;
             System.out.println(String.format(Locale.ROOT,
-                    "{\"engine\":\"djl %s\",\"device\":\"%s\",\"shape\":\"%s\",\"params\":%d,\"threads\":%s,"
-                            + "\"sample_s\":%.3f,\"sample_cpu_s\":%.3f,\"sample_tokens_per_s\":%.1f,\"dpo_step_s\":%.3f,\"dpo_cpu_s\":%.3f,"
+                    "{\"engine\":\"djl %s\",\"device\":\"%s\",\"shape\":\"%s\",\"precision\":\"%s\",\"params\":%d,\"threads\":%s,"
+                            + "\"sample_s\":%.3f,\"greedy_s\":%.3f,\"sample_cpu_s\":%.3f,\"sample_tokens_per_s\":%.1f,\"dpo_step_s\":%.3f,\"dpo_cpu_s\":%.3f,"
                             + "\"rss_start_mb\":%d,\"rss_model_mb\":%d,\"rss_after_sampling_mb\":%d,\"rss_after_dpo_mb\":%d}",
-                    Engine.getInstance().getVersion(), device, shapeName, model.parameterCount(),
-                    System.getProperty("ai.djl.pytorch.num_threads", "default"), sampleS, sampleCpu, tokens / sampleS, dpoS, dpoCpu,
+                    Engine.getInstance().getVersion(), device, shapeName, precision, model.parameterCount(),
+                    System.getProperty("ai.djl.pytorch.num_threads", "default"), sampleS, greedyS, sampleCpu, tokens / sampleS, dpoS, dpoCpu,
                     rssStart, rssModel, rssSample, rssTrain));
         }
     }
@@ -137,8 +156,12 @@ public final class ScaleBench {
 
     /** CPU time of the whole process (all threads): on a loaded machine it moves less than wall time. */
     private static long cpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
-                .getProcessCpuTime();
+        try {
+            return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                    .getProcessCpuTime();
+        } catch (LinkageError | ClassCastException e) {
+            return 0; // a runtime without jdk.management (the GPU check's small Java): CPU time is not reported
+        }
     }
 
     private static double secs(long t0) {

@@ -24,9 +24,10 @@ class TrainerStateTest {
         manager.close();
     }
 
-    @Test
-    void restoredTrainerContinuesExactlyLikeTheOriginal() {
-        DpoConfig config = DpoTrainerTest.config(LossType.SIGMOID, 0.1f);
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(io.optune.engine.model.Precision.class)
+    void restoredTrainerContinuesExactlyLikeTheOriginal(io.optune.engine.model.Precision precision) {
+        DpoConfig config = DpoTrainerTest.config(LossType.SIGMOID, 0.1f).withPrecision(precision);
         try (DpoTrainer original = new DpoTrainer(EngineTestSupport.smallModel(manager, 8), config)) {
             for (int i = 0; i < 3; i++) {
                 original.step(DpoTrainerTest.batch());
@@ -37,6 +38,7 @@ class TrainerStateTest {
             try (DpoTrainer copy = restored.trainer()) {
                 assertThat(restored.rngState()).isEqualTo(777L);
                 assertThat(copy.step()).isEqualTo(3);
+                assertThat(copy.lossScaler().scale()).as("loss scale").isEqualTo(original.lossScaler().scale());
                 for (int i = 0; i < 2; i++) {
                     StepResult a = original.step(DpoTrainerTest.batch());
                     StepResult b = copy.step(DpoTrainerTest.batch());
