@@ -538,8 +538,10 @@ public final class TransformerLM implements AutoCloseable {
         if (!ai.djl.pytorch.jni.JniUtils.isGradMode()) {
             return a.toType(type, false);
         }
-        int axis = a.getShape().dimension();
-        return a.expandDims(axis).cumProd(axis, type).squeeze(axis);
+        // The new axis leads: a scan over an outer axis of length 1 is one coalesced pass on a GPU,
+        // while a scan over the innermost axis runs a block per handful of elements (on an H100 that
+        // form made a 124M-parameter float16 DPO step take 1.5 s).
+        return a.expandDims(0).cumProd(0, type).squeeze(0);
     }
 
     private NDArray layerNorm(NDArray x, String name) {

@@ -90,7 +90,8 @@ public final class GpuCheck {
                         selectClass("io.optune.engine.model.LogProbsTest"),
                         selectClass("io.optune.engine.train.DpoTrainerTest"),
                         selectClass("io.optune.engine.checkpoint.MixedPrecisionTest"),
-                        selectClass("io.optune.engine.train.TrainerStateTest"))
+                        selectClass("io.optune.engine.train.TrainerStateTest"),
+                        selectClass("io.optune.engine.train.AdamWTest"))
                 .build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
