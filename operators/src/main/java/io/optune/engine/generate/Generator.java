@@ -1,6 +1,7 @@
 package io.optune.engine.generate;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.optune.engine.GradMode;
@@ -27,6 +28,8 @@ public final class Generator {
      * a small row); above it only the drawn ids leave the engine.
      */
     static final int JAVA_SAMPLING_MAX_VOCAB = 4096;
+    /** Tokens searched for the top-p nucleus before the whole vocabulary is sorted. */
+    static final int TOP_P_CANDIDATES = 256;
 
     private final TransformerLM model;
     private final int[] eosIds;
@@ -212,6 +215,18 @@ public final class Generator {
      * to Java.
      */
     static Drawn sampleRows(NDArray logits, SamplingConfig cfg, float[] u) {
+        return sampleRows(logits, cfg, u, TOP_P_CANDIDATES);
+    }
+
+    /**
+     * As {@link #sampleRows(NDArray, SamplingConfig, float[])}, looking for the top-p nucleus among
+     * the {@code candidates} most likely tokens first (a partial selection, O(vocab)) and sorting the
+     * whole vocabulary (O(vocab log vocab), the cost of sampling a 50k vocabulary on a CPU) only when
+     * some row's nucleus is larger. Both give the same draws: the tokens outside the candidates hold
+     * less mass than the candidates' smallest, so once the candidates' mass reaches top-p the
+     * nucleus is among them, in the same order.
+     */
+    static Drawn sampleRows(NDArray logits, SamplingConfig cfg, float[] u, int candidates) {
         NDManager m = logits.getManager();
         long vocab = logits.getShape().get(1);
         int n = u.length;
@@ -226,8 +241,34 @@ public final class Generator {
             NDArray ids = below.minimum(vocab - 1);
             return new Drawn(toInts(ids), logp.gather(ids.expandDims(1), 1).squeeze(1).toFloatArray());
         }
+        if (candidates < vocab) {
+            Drawn d = amongCandidates(logp, probs, target, cfg, candidates);
+            if (d != null) {
+                return d;
+            }
+        }
         NDArray order = probs.argSort(1, false);
-        NDArray sorted = probs.gather(order, 1);
+        return nucleus(logp, probs.gather(order, 1), order, target, cfg);
+    }
+
+    /** The draw when every row's nucleus lies among its {@code candidates} most likely tokens; else null. */
+    static Drawn amongCandidates(NDArray logp, NDArray probs, NDArray target, SamplingConfig cfg, int candidates) {
+        NDList top = probs.topK(candidates, 1, true, true); // values descending, their ids
+        NDArray sorted = top.get(0);
+        NDArray mass = sorted.sum(new int[] {1});
+        if (!mass.gte(probs.getManager().full(new Shape(), cfg.topP())).all().getBoolean()) {
+            return null;
+        }
+        return nucleus(logp, sorted, top.get(1), target, cfg);
+    }
+
+    /**
+     * The draw from the top-p nucleus, given each row's tokens in descending probability
+     * ({@code order}, their probabilities {@code sorted}; the whole vocabulary or a prefix of it that
+     * holds the nucleus).
+     */
+    private static Drawn nucleus(NDArray logp, NDArray sorted, NDArray order, NDArray target, SamplingConfig cfg) {
+        NDManager m = logp.getManager();
         NDArray cum = sorted.cumSum(1);
         // Keep the most likely tokens until their mass reaches top-p (the one crossing it included).
         NDArray keep = cum.sub(sorted).lt(m.full(new Shape(), cfg.topP()));
@@ -237,9 +278,10 @@ public final class Generator {
         NDArray count = keep.toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1});
         NDArray index = keptCum.lt(scaled).toType(ai.djl.ndarray.types.DataType.INT64, false).sum(new int[] {1})
                 .minimum(count.sub(1)).expandDims(1);
+        NDArray ids = order.gather(index, 1);
         // Renormalised over the kept tokens: log p - log(kept mass).
-        NDArray chosenLogp = logp.gather(order, 1).gather(index, 1).squeeze(1).sub(keptCum.get(":, -1").log());
-        return new Drawn(toInts(order.gather(index, 1).squeeze(1)), chosenLogp.toFloatArray());
+        NDArray chosenLogp = logp.gather(ids, 1).squeeze(1).sub(keptCum.get(":, -1").log());
+        return new Drawn(toInts(ids.squeeze(1)), chosenLogp.toFloatArray());
     }
 
     private static int[] toInts(NDArray ids) {

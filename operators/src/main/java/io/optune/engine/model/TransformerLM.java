@@ -396,17 +396,22 @@ public final class TransformerLM implements AutoCloseable {
                 k = kv[0];
                 v = kv[1];
             }
-            NDArray kk = repeatKv(k);
-            NDArray vv = repeatKv(v);
+            // Decoding with grouped-query attention: each key/value head's query heads are stacked as
+            // rows of one product instead of copying the whole cache once per query head, every step.
+            boolean grouped = t == 1 && config.groups() > 1;
+            NDArray qq = grouped ? q.reshape(b, config.kvHeads(), config.groups(), config.headDim()) : q;
+            NDArray kk = grouped ? k : repeatKv(k);
+            NDArray vv = grouped ? v : repeatKv(v);
             NDArray probs;
             if (half) {
                 // Scaled before the product (float16 has little headroom), softmax in float32.
-                NDArray scores = q.mul(s.scale).matMul(kk.transpose(0, 1, 3, 2));
+                NDArray scores = qq.mul(s.scale).matMul(kk.transpose(0, 1, 3, 2));
                 probs = narrow(wide(scores).add(bias).softmax(-1), m);
             } else {
-                probs = q.matMul(kk.transpose(0, 1, 3, 2)).mul(s.scale).add(bias).softmax(-1);
+                probs = qq.matMul(kk.transpose(0, 1, 3, 2)).mul(s.scale).add(bias).softmax(-1);
             }
-            NDArray attn = probs.matMul(vv).transpose(0, 2, 1, 3)
+            NDArray out = probs.matMul(vv); // (B, heads, T, d), or (B, kvHeads, groups, d) when grouped
+            NDArray attn = (grouped ? out.reshape(b, config.heads(), 1, config.headDim()) : out).transpose(0, 2, 1, 3)
                     .reshape(b, t, (long) config.heads() * config.headDim());
             // A half-precision branch added to the float32 residual stream widens to float32.
             if (gpt2) {

@@ -192,6 +192,47 @@ class GeneratorTest {
         }
     }
 
+    /**
+     * The nucleus searched among the most likely candidates gives the draws of the full sort, and
+     * the search reports a nucleus larger than its candidates instead of truncating it.
+     */
+    @Test
+    void theCandidateSearchDrawsWhatTheFullSortDraws() {
+        int rows = 64;
+        int vocab = 3000;
+        Rng rng = new Rng(12);
+        float[] peaked = new float[rows * vocab];
+        float[] flat = new float[rows * vocab];
+        for (int i = 0; i < peaked.length; i++) {
+            double z = rng.nextGaussian();
+            peaked[i] = (float) (8 * z); // a few dozen tokens hold 0.9 of the mass
+            flat[i] = (float) (0.01 * z); // ~2,700 tokens needed for 0.9
+        }
+        float[] u = new float[rows];
+        for (int i = 0; i < rows; i++) {
+            u[i] = (float) rng.nextDouble();
+        }
+        SamplingConfig cfg = new SamplingConfig(1f, 0.9f, 1, 1);
+        try (NDManager m = manager.newSubManager()) {
+            ai.djl.ndarray.NDArray l = m.create(peaked, new ai.djl.ndarray.types.Shape(rows, vocab));
+            ai.djl.ndarray.NDArray logp = l.logSoftmax(1);
+            Generator.Drawn fast = Generator.amongCandidates(logp, logp.exp(), m.create(u, new ai.djl.ndarray.types.Shape(rows, 1)), cfg, 256);
+            assertThat(fast).as("the nucleus of peaked rows fits 256 candidates").isNotNull();
+            Generator.Drawn full = Generator.sampleRows(l, cfg, u, vocab);
+            assertThat(fast.ids()).isEqualTo(full.ids());
+            for (int i = 0; i < rows; i++) {
+                assertThat(fast.logProbs()[i]).isCloseTo(full.logProbs()[i], within(1e-5f));
+            }
+            assertThat(Generator.sampleRows(l, cfg, u).ids()).isEqualTo(full.ids());
+
+            ai.djl.ndarray.NDArray f = m.create(flat, new ai.djl.ndarray.types.Shape(rows, vocab));
+            ai.djl.ndarray.NDArray flatLogp = f.logSoftmax(1);
+            assertThat(Generator.amongCandidates(flatLogp, flatLogp.exp(), m.create(u, new ai.djl.ndarray.types.Shape(rows, 1)), cfg, 256))
+                    .as("a nucleus larger than the candidates is not truncated").isNull();
+            assertThat(Generator.sampleRows(f, cfg, u).ids()).isEqualTo(Generator.sampleRows(f, cfg, u, vocab).ids());
+        }
+    }
+
     @Test
     void javaSamplingReportsTheSameLogProbabilities() {
         float[] row = {0f, (float) Math.log(3), -30f, (float) Math.log(6)}; // p = 0.1, 0.3, ~0, 0.6
