@@ -118,14 +118,18 @@ public final class Generator {
             float[] logits = null;
             Drawn drawn = null;
             float[] lp = new float[1];
+            // The nucleus is searched among the most likely tokens until a step needs the whole
+            // vocabulary sorted; a model that flat (random weights, say) stays so for the call.
+            int candidates = TOP_P_CANDIDATES;
             try (NDManager step = prefillManager) { // prefill activations are freed before decoding
                 NDArray h = model.hidden(pre.tokens(), pre.positions(), pre.bias(), cache);
                 if (inJava) {
                     logits = lastLogits(h).toFloatArray();
                     hostValues += logits.length;
                 } else {
-                    drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                    drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg), candidates);
                     hostValues += drawn.ids().length + drawn.logProbs().length;
+                    candidates = drawn.sortedVocabulary() ? Integer.MAX_VALUE : candidates;
                 }
                 cache.attach(gen);
             }
@@ -169,8 +173,9 @@ public final class Generator {
                         logits = lastLogits(h).toFloatArray();
                         hostValues += logits.length;
                     } else {
-                        drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg));
+                        drawn = sampleRows(lastLogits(h), cfg, uniforms(rng, n, cfg), candidates);
                         hostValues += drawn.ids().length + drawn.logProbs().length;
+                        candidates = drawn.sortedVocabulary() ? Integer.MAX_VALUE : candidates;
                     }
                     cache.attach(gen);
                 }
@@ -206,7 +211,11 @@ public final class Generator {
     }
 
     /** Ids drawn on the engine, one per row, with their log-probabilities under the sampling distribution. */
-    record Drawn(int[] ids, float[] logProbs) {}
+    record Drawn(int[] ids, float[] logProbs, boolean sortedVocabulary) {
+        Drawn(int[] ids, float[] logProbs) {
+            this(ids, logProbs, false);
+        }
+    }
 
     /**
      * Draws one id per row of {@code logits} (rows, vocab) on the engine, by inverting the
@@ -248,7 +257,8 @@ public final class Generator {
             }
         }
         NDArray order = probs.argSort(1, false);
-        return nucleus(logp, probs.gather(order, 1), order, target, cfg);
+        Drawn d = nucleus(logp, probs.gather(order, 1), order, target, cfg);
+        return new Drawn(d.ids(), d.logProbs(), true);
     }
 
     /** The draw when every row's nucleus lies among its {@code candidates} most likely tokens; else null. */

@@ -7,7 +7,6 @@ import io.optune.engine.Rng;
 import io.optune.engine.model.TransformerLM;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
 
 import java.util.HashMap;
 import java.util.List;
@@ -34,10 +33,12 @@ class AdamWTest {
         manager.close();
     }
 
-    @Test
-    void threeStepsMatchTorchsUpdateRuleElementByElement() {
+    /** Both forms: whole-model ops on the flat buffers (a GPU's) and per-parameter ops (a CPU's). */
+    @org.junit.jupiter.params.ParameterizedTest(name = "fused={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+    void threeStepsMatchTorchsUpdateRuleElementByElement(boolean fused) {
         AdamWConfig config = new AdamWConfig(1e-2f, 0.9f, 0.99f, 1e-6f, 0.1f, 0, 0.5f);
-        try (TransformerLM model = EngineTestSupport.smallModel(manager, 3); AdamW opt = new AdamW(model, config)) {
+        try (TransformerLM model = EngineTestSupport.smallModel(manager, 3); AdamW opt = new AdamW(model, config, fused)) {
             model.setTrainable(true);
             List<String> decayed = model.decayedParameters();
             Map<String, double[]> p = new HashMap<>();
