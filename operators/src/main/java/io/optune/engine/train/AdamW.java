@@ -24,13 +24,16 @@ import java.util.function.Supplier;
  * AdamW over a {@link TransformerLM}'s named parameters, as {@code torch.optim.AdamW} computes it.
  * Also owns gradient clipping and the non-finite guard.
  *
- * <p>The moments live in two flat float32 buffers (one element per parameter element, in the
- * model's parameter order); per-parameter views of them carry the Hugging Face names, so a
- * checkpoint stores them by name and a restore continues bit-exactly. On a GPU an update is a
- * handful of whole-model ops on the flat buffers plus one subtraction per parameter, instead of a
- * dozen ops per parameter (each op is a kernel launch and a trip through JNI: 148 parameters made
- * ~1,800 per step). On a CPU the per-parameter form is kept: there the whole-model temporaries
- * (0.5 GB each at 124M, fresh pages every step) made the update 1.5x slower (3.7 s against 2.5 s).
+ * <p>On a GPU the moments live in two flat float32 buffers (one element per parameter element, in
+ * the model's parameter order) and an update is a handful of whole-model ops on them plus one
+ * subtraction per parameter, instead of a dozen ops per parameter (each op is a kernel launch and a
+ * trip through JNI: 148 parameters made ~1,800 per step); per-parameter views of the buffers carry
+ * the Hugging Face names. On a CPU the moments are one array per parameter and the update runs per
+ * parameter: there the whole-model temporaries cost more than the calls they save (124M: 3.7 s per
+ * update against 2.5 s, fresh 0.5 GB pages each time). (A per-parameter update on views of the flat
+ * buffers was tried for CPUs: the embedded job's third checkpoint then never completed, twice out of
+ * two runs, cause not found; hence separate arrays.) Either way a checkpoint stores the moments by
+ * name and a restore continues bit-exactly.
  */
 public final class AdamW implements AutoCloseable {
     private final TransformerLM model;
@@ -41,10 +44,12 @@ public final class AdamW implements AutoCloseable {
     /** Where each parameter after the first starts in the flat buffers. */
     private final long[] splits;
     private final boolean[] decayed;
-    /** Whole-model ops on the flat buffers (GPU) rather than per-parameter ones (CPU). */
+    /** Whole-model ops on flat buffers (GPU) rather than per-parameter ones on separate arrays (CPU). */
     private final boolean fused;
+    /** The flat buffers (fused only; null otherwise). */
     private NDArray m;
     private NDArray v;
+    /** By name: views of the flat buffers (fused) or the per-parameter arrays themselves. */
     private Map<String, NDArray> mViews;
     private Map<String, NDArray> vViews;
     private long step;
@@ -53,8 +58,9 @@ public final class AdamW implements AutoCloseable {
         this(model, config, model.device().isGpu());
     }
 
-    /** {@code fused}: the whole-model form (the GPU's) or the per-parameter one (the CPU's). */
+    /** {@code fused}: the whole-model form (a GPU's) or the per-parameter one (a CPU's). */
     AdamW(TransformerLM model, AdamWConfig config, boolean fused) {
+        this.fused = fused;
         this.model = model;
         this.config = config;
         this.manager = model.manager().newSubManager();
@@ -70,15 +76,27 @@ public final class AdamW implements AutoCloseable {
             total += e.getValue().getShape().size();
         }
         this.splits = starts.stream().mapToLong(Long::longValue).toArray();
-        this.fused = fused;
         this.decayed = new boolean[names.size()];
         for (int i = 0; i < names.size(); i++) {
             decayed[i] = decay.contains(names.get(i));
         }
-        m = manager.zeros(new Shape(total));
-        v = manager.zeros(new Shape(total));
-        mViews = views(m);
-        vViews = views(v);
+        if (fused) {
+            m = manager.zeros(new Shape(total));
+            v = manager.zeros(new Shape(total));
+            mViews = views(m);
+            vViews = views(v);
+        } else {
+            mViews = zerosByName();
+            vViews = zerosByName();
+        }
+    }
+
+    private Map<String, NDArray> zerosByName() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            out.put(names.get(i), manager.zeros(shapes.get(i)));
+        }
+        return Collections.unmodifiableMap(out);
     }
 
     /** Per-parameter views (shared storage) of a flat buffer, by name. */
@@ -105,12 +123,12 @@ public final class AdamW implements AutoCloseable {
         this.step = step;
     }
 
-    /** The first moments by parameter name (views of the flat buffer; do not close). */
+    /** The first moments by parameter name (do not close). */
     public Map<String, NDArray> firstMoments() {
         return mViews;
     }
 
-    /** The second moments by parameter name (views of the flat buffer; do not close). */
+    /** The second moments by parameter name (do not close). */
     public Map<String, NDArray> secondMoments() {
         return vViews;
     }
@@ -128,18 +146,34 @@ public final class AdamW implements AutoCloseable {
                 throw new IllegalArgumentException("restored optimizer moments lack '" + name + "' or differ in shape");
             }
         }
-        NDArray newM = flatten(first);
-        NDArray newV = flatten(second);
-        m.close();
-        v.close();
         mViews.values().forEach(NDArray::close);
         vViews.values().forEach(NDArray::close);
-        m = newM;
-        v = newV;
-        mViews = views(m);
-        vViews = views(v);
-        first.values().forEach(NDArray::close);
-        second.values().forEach(NDArray::close);
+        if (fused) {
+            NDArray newM = flatten(first);
+            NDArray newV = flatten(second);
+            m.close();
+            v.close();
+            m = newM;
+            v = newV;
+            mViews = views(m);
+            vViews = views(v);
+            first.values().forEach(NDArray::close);
+            second.values().forEach(NDArray::close);
+        } else {
+            mViews = adopt(first);
+            vViews = adopt(second);
+        }
+    }
+
+    /** The restored arrays themselves, moved to this optimizer's manager, in parameter order. */
+    private Map<String, NDArray> adopt(Map<String, NDArray> byName) {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        for (String name : names) {
+            NDArray a = byName.get(name);
+            a.attach(manager);
+            out.put(name, a);
+        }
+        return Collections.unmodifiableMap(out);
     }
 
     private NDArray flatten(Map<String, NDArray> byName) {
@@ -233,11 +267,11 @@ public final class AdamW implements AutoCloseable {
         return flat.norm().toType(DataType.FLOAT64, false).getDouble();
     }
 
-    /** Per-parameter gradients (CPU form): the norms stacked and reduced on the engine, one sync. */
+    /** The per-parameter norms stacked and reduced on the engine: one host sync. */
     private double perParameterNorm(NDManager tmp) {
         NDList norms = new NDList(names.size());
         for (NDArray p : model.parameters().values()) {
-            NDArray g = p.getGradient();
+            NDArray g = p.getGradient(); // a new handle per call: attach it so it is freed
             g.attach(tmp);
             norms.add(g.norm());
         }
@@ -278,10 +312,9 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** The step size, epsilon and moment factors of step {@code step} (already incremented). */
-    private record Factors(float clip, float b1, float b2, float stepSize, float eps, float decayFactor) {}
-
-    private Factors factors(double gradNorm, float invScale) {
+    /** The CPU form: a dozen ops per parameter on its own moment arrays (12-13 passes). */
+    private void updatePerParameter(NDManager tmp, double gradNorm, float invScale) {
+        step++;
         float lr = config.learningRateAt(step);
         float clip = (config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()
                 ? (float) (config.maxGradNorm() / gradNorm) : 1f) * invScale;
@@ -289,19 +322,14 @@ public final class AdamW implements AutoCloseable {
         float b2 = config.beta2();
         float bc1 = (float) (1 - Math.pow(b1, step));
         float bc2 = (float) (1 - Math.pow(b2, step));
-        // torch.optim.AdamW with the bias corrections folded into the step size and epsilon
-        // (m/bc1 / (sqrt(v/bc2) + eps) = sqrt(bc2)/bc1 * m / (sqrt(v) + eps sqrt(bc2))); decay is
-        // p *= 1 - lr * wd before the step, as torch does it.
+        // As the fused form: clip folded into the moment updates, bias corrections into the step
+        // size and epsilon, decay p *= 1 - lr * wd before the step.
+        float c1 = (1 - b1) * clip;
+        float c2 = (1 - b2) * clip * clip;
         float sqrtBc2 = (float) Math.sqrt(bc2);
-        return new Factors(clip, b1, b2, lr * sqrtBc2 / bc1, config.epsilon() * sqrtBc2, 1 - lr * config.weightDecay());
-    }
-
-    /** The CPU form: a dozen in-place ops per parameter on views of the flat moments. */
-    private void updatePerParameter(NDManager tmp, double gradNorm, float invScale) {
-        step++;
-        Factors f = factors(gradNorm, invScale);
-        float c1 = (1 - f.b1()) * f.clip();
-        float c2 = (1 - f.b2()) * f.clip() * f.clip();
+        float stepSize = lr * sqrtBc2 / bc1;
+        float eps = config.epsilon() * sqrtBc2;
+        float decayFactor = 1 - lr * config.weightDecay();
         int i = 0;
         for (NDArray p : model.parameters().values()) {
             String name = names.get(i);
@@ -311,19 +339,19 @@ public final class AdamW implements AutoCloseable {
             NDArray vi = vViews.get(name);
             NDArray gm = g.mul(c1);
             gm.attach(tmp);
-            mi.muli(f.b1()).addi(gm);
+            mi.muli(b1).addi(gm);
             NDArray g2 = g.square();
             g2.attach(tmp);
-            vi.muli(f.b2()).addi(g2.muli(c2));
+            vi.muli(b2).addi(g2.muli(c2));
             NDArray denom = vi.sqrt();
             denom.attach(tmp);
-            denom.addi(f.eps());
+            denom.addi(eps);
             NDArray u = mi.div(denom);
             u.attach(tmp);
             if (config.weightDecay() > 0 && decayed[i]) {
-                p.muli(f.decayFactor());
+                p.muli(decayFactor);
             }
-            p.subi(u.muli(f.stepSize()));
+            p.subi(u.muli(stepSize));
             i++;
         }
     }
@@ -332,13 +360,22 @@ public final class AdamW implements AutoCloseable {
     private void update(NDArray g, double gradNorm, float invScale) {
         NDManager tmp = g.getManager();
         step++;
-        Factors f = factors(gradNorm, invScale);
-        float b1 = f.b1();
-        float b2 = f.b2();
-        float c1 = (1 - b1) * f.clip();
-        float stepSize = f.stepSize();
-        float eps = f.eps();
-        float decayFactor = f.decayFactor();
+        float lr = config.learningRateAt(step);
+        float clip = (config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()
+                ? (float) (config.maxGradNorm() / gradNorm) : 1f) * invScale;
+        float b1 = config.beta1();
+        float b2 = config.beta2();
+        float bc1 = (float) (1 - Math.pow(b1, step));
+        float bc2 = (float) (1 - Math.pow(b2, step));
+        // torch.optim.AdamW in a few whole-model passes: the clip factor is folded into the moment
+        // updates and the bias corrections into the step size and epsilon (m/bc1 / (sqrt(v/bc2) + eps)
+        // = sqrt(bc2)/bc1 * m / (sqrt(v) + eps sqrt(bc2))); decay is p *= 1 - lr * wd before the
+        // step, as torch does it.
+        float c1 = (1 - b1) * clip;
+        float sqrtBc2 = (float) Math.sqrt(bc2);
+        float stepSize = lr * sqrtBc2 / bc1;
+        float eps = config.epsilon() * sqrtBc2;
+        float decayFactor = 1 - lr * config.weightDecay();
         g.muli(c1); // (1 - b1) clip g
         m.muli(b1).addi(g);
         // ((1 - b1) clip g)^2 (1 - b2) / (1 - b1)^2 = (1 - b2) (clip g)^2, without a second copy of g

@@ -33,7 +33,7 @@ class AdamWTest {
         manager.close();
     }
 
-    /** Both forms: whole-model ops on the flat buffers (a GPU's) and per-parameter ops (a CPU's). */
+    /** Both forms: whole-model ops on flat buffers (a GPU's) and per-parameter ops (a CPU's). */
     @org.junit.jupiter.params.ParameterizedTest(name = "fused={0}")
     @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
     void threeStepsMatchTorchsUpdateRuleElementByElement(boolean fused) {
