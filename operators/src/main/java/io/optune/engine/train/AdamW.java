@@ -312,24 +312,36 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** The CPU form: a dozen ops per parameter on its own moment arrays (12-13 passes). */
-    private void updatePerParameter(NDManager tmp, double gradNorm, float invScale) {
-        step++;
+    /**
+     * The scalars of one update (after {@code step} was incremented). torch.optim.AdamW with the clip
+     * factor folded into the moment updates and the bias corrections into the step size and epsilon
+     * (m/bc1 / (sqrt(v/bc2) + eps) = sqrt(bc2)/bc1 * m / (sqrt(v) + eps sqrt(bc2))); decay is
+     * p *= 1 - lr * wd before the step, as torch does it.
+     */
+    private record Scalars(float clip, float b1, float b2, float stepSize, float eps, float decayFactor) {}
+
+    private Scalars scalars(double gradNorm, float invScale) {
         float lr = config.learningRateAt(step);
         float clip = (config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()
                 ? (float) (config.maxGradNorm() / gradNorm) : 1f) * invScale;
-        float b1 = config.beta1();
-        float b2 = config.beta2();
-        float bc1 = (float) (1 - Math.pow(b1, step));
-        float bc2 = (float) (1 - Math.pow(b2, step));
-        // As the fused form: clip folded into the moment updates, bias corrections into the step
-        // size and epsilon, decay p *= 1 - lr * wd before the step.
-        float c1 = (1 - b1) * clip;
-        float c2 = (1 - b2) * clip * clip;
+        float bc1 = (float) (1 - Math.pow(config.beta1(), step));
+        float bc2 = (float) (1 - Math.pow(config.beta2(), step));
         float sqrtBc2 = (float) Math.sqrt(bc2);
-        float stepSize = lr * sqrtBc2 / bc1;
-        float eps = config.epsilon() * sqrtBc2;
-        float decayFactor = 1 - lr * config.weightDecay();
+        return new Scalars(clip, config.beta1(), config.beta2(), lr * sqrtBc2 / bc1, config.epsilon() * sqrtBc2,
+                1 - lr * config.weightDecay());
+    }
+
+    /** The CPU form: a dozen ops per parameter on its own moment arrays (12-13 passes). */
+    private void updatePerParameter(NDManager tmp, double gradNorm, float invScale) {
+        step++;
+        Scalars s = scalars(gradNorm, invScale);
+        float b1 = s.b1();
+        float b2 = s.b2();
+        float c1 = (1 - b1) * s.clip();
+        float c2 = (1 - b2) * s.clip() * s.clip();
+        float stepSize = s.stepSize();
+        float eps = s.eps();
+        float decayFactor = s.decayFactor();
         int i = 0;
         for (NDArray p : model.parameters().values()) {
             String name = names.get(i);
@@ -360,22 +372,13 @@ public final class AdamW implements AutoCloseable {
     private void update(NDArray g, double gradNorm, float invScale) {
         NDManager tmp = g.getManager();
         step++;
-        float lr = config.learningRateAt(step);
-        float clip = (config.maxGradNorm() > 0 && gradNorm > config.maxGradNorm()
-                ? (float) (config.maxGradNorm() / gradNorm) : 1f) * invScale;
-        float b1 = config.beta1();
-        float b2 = config.beta2();
-        float bc1 = (float) (1 - Math.pow(b1, step));
-        float bc2 = (float) (1 - Math.pow(b2, step));
-        // torch.optim.AdamW in a few whole-model passes: the clip factor is folded into the moment
-        // updates and the bias corrections into the step size and epsilon (m/bc1 / (sqrt(v/bc2) + eps)
-        // = sqrt(bc2)/bc1 * m / (sqrt(v) + eps sqrt(bc2))); decay is p *= 1 - lr * wd before the
-        // step, as torch does it.
-        float c1 = (1 - b1) * clip;
-        float sqrtBc2 = (float) Math.sqrt(bc2);
-        float stepSize = lr * sqrtBc2 / bc1;
-        float eps = config.epsilon() * sqrtBc2;
-        float decayFactor = 1 - lr * config.weightDecay();
+        Scalars s = scalars(gradNorm, invScale);
+        float b1 = s.b1();
+        float b2 = s.b2();
+        float c1 = (1 - b1) * s.clip();
+        float stepSize = s.stepSize();
+        float eps = s.eps();
+        float decayFactor = s.decayFactor();
         g.muli(c1); // (1 - b1) clip g
         m.muli(b1).addi(g);
         // ((1 - b1) clip g)^2 (1 - b2) / (1 - b1)^2 = (1 - b2) (clip g)^2, without a second copy of g
