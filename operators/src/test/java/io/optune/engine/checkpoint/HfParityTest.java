@@ -127,6 +127,11 @@ class HfParityTest {
      * RoPE frequency buffer too; the checkpoint is loaded with frequencies of that precision.
      */
     private static TransformerLM load(Path dir, Fixture f) {
+        return load(dir, f, manager);
+    }
+
+    /** A fixture checkpoint on {@code manager}, with its RoPE precision (shared by the float16 tests). */
+    static TransformerLM load(Path dir, Fixture f, NDManager manager) {
         RopePrecision rope = RopePrecision.ofTorchDtype(f.meta().path("stored_dtype").asText(null));
         return HfCheckpoint.load(new LocalCheckpointFiles(dir), manager, rope).model();
     }

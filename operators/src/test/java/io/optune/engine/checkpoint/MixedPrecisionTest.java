@@ -10,7 +10,6 @@ import io.optune.engine.generate.Generator;
 import io.optune.engine.generate.SamplingConfig;
 import io.optune.engine.model.Batches;
 import io.optune.engine.model.Precision;
-import io.optune.engine.model.RopePrecision;
 import io.optune.engine.model.TransformerLM;
 import io.optune.engine.train.AdamWConfig;
 import io.optune.engine.train.DpoConfig;
@@ -61,8 +60,7 @@ class MixedPrecisionTest {
     }
 
     private static TransformerLM load(Path dir, HfParityTest.Fixture f) {
-        RopePrecision rope = RopePrecision.ofTorchDtype(f.meta().path("stored_dtype").asText(null));
-        return HfCheckpoint.load(new LocalCheckpointFiles(dir), manager, rope).model();
+        return HfParityTest.load(dir, f, manager);
     }
 
     private static float[] logits(TransformerLM model, HfParityTest.Fixture f) {
