@@ -37,7 +37,7 @@ public final class FaultInjection {
         }
     }
 
-    private static final Map<Point, long[]> ARMED = new EnumMap<>(Point.class); // {remaining, fired}
+    private static final Map<Point, long[]> ARMED = new EnumMap<>(Point.class); // {remaining, fired, checks}
     private static volatile boolean anyArmed;
 
     /** Makes {@code point} throw on its {@code n}-th check from now (n >= 1). */
@@ -45,7 +45,7 @@ public final class FaultInjection {
         if (n < 1) {
             throw new IllegalArgumentException("n must be >= 1");
         }
-        ARMED.put(point, new long[] {n, 0});
+        ARMED.put(point, new long[] {n, 0, 0});
         anyArmed = true;
     }
 
@@ -61,6 +61,15 @@ public final class FaultInjection {
         return s == null ? 0 : s[1];
     }
 
+    /**
+     * How often {@code point} was checked since it was armed, firing included: when a point did not
+     * fire, this says how far short of its count the run fell.
+     */
+    public static synchronized long checks(Point point) {
+        long[] s = ARMED.get(point);
+        return s == null ? 0 : s[2];
+    }
+
     /** Whether {@code point} has thrown since it was armed. */
     public static synchronized boolean fired(Point point) {
         long[] s = ARMED.get(point);
@@ -74,10 +83,11 @@ public final class FaultInjection {
         }
         synchronized (FaultInjection.class) {
             long[] s = ARMED.get(point);
-            if (s == null || s[1] > 0) {
+            if (s == null) {
                 return;
             }
-            if (--s[0] == 0) {
+            s[2]++;
+            if (s[1] == 0 && --s[0] == 0) {
                 s[1] = System.currentTimeMillis();
                 throw new InjectedFault(point);
             }

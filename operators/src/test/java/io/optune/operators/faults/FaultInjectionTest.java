@@ -25,6 +25,9 @@ class FaultInjectionTest {
         assertThat(FaultInjection.fired(FaultInjection.Point.TRAIN)).isTrue();
         assertThatCode(() -> FaultInjection.check(FaultInjection.Point.TRAIN)).doesNotThrowAnyException();
         assertThat(FaultInjection.fired(FaultInjection.Point.SCORE)).isFalse();
+        // Checks are counted past the fault, and only for armed points.
+        assertThat(FaultInjection.checks(FaultInjection.Point.TRAIN)).isEqualTo(4);
+        assertThat(FaultInjection.checks(FaultInjection.Point.SCORE)).isZero();
     }
 
     @Test
