@@ -289,7 +289,7 @@ public final class EmbeddedMain {
             }
         }
         Summary summary = SummaryReport.summarize(SummaryReport.Inputs.builder()
-                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(baseline).versions(log.versions())
+                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(baseline).versions(log.history())
                 .accumulators(acc).deadLetters(DeadLetterCounts.count(deadLetters, jobStartedAt))
                 .jobStartedAt(jobStartedAt).minutes((System.nanoTime() - t0) / 6e10).weightLog(weightsPath)
                 .savepoint(savepoint).checkpoint(checkpoint).dashboard(dashboard).timeline(timeline).build());
@@ -423,7 +423,7 @@ public final class EmbeddedMain {
                 }
             }
             say(line.toString());
-            RunPlots.write(log.versions(), timeline, jobStartedAt, baseline.version(), runDir, EmbeddedMain::say, false);
+            RunPlots.write(log.history(), timeline, jobStartedAt, baseline.version(), runDir, EmbeddedMain::say, false);
         } catch (Exception e) {
             say("(progress unavailable: " + e.getMessage() + ")");
         }

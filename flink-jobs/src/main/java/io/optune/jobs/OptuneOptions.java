@@ -402,8 +402,14 @@ public final class OptuneOptions {
                     + "(half the size; generators and the trainer widen them to float32 on load, so training continues "
                     + "in float32 and only readers of the published files see the rounding).");
     public static final ConfigOption<Integer> WEIGHTS_RETAIN = ConfigOptions.key("optune.weights.retain-versions")
+            .intType().defaultValue(20)
+            .withDescription("Keep the newest N policy versions in the weight log (files, signature, announcement); older "
+                    + "ones are pruned after each publication and keep only a line in the log's history/ (their metrics). "
+                    + "0 keeps every version: the log then grows by one snapshot per publication, without bound.");
+    public static final ConfigOption<Integer> WEIGHTS_RETAIN_EVERY = ConfigOptions.key("optune.weights.retain-every")
             .intType().defaultValue(0)
-            .withDescription("Keep only the newest N version directories in the weight log (0 keeps all; announcements stay).");
+            .withDescription("Also keep every version whose number is a multiple of N, whole, as long-lived rollback "
+                    + "points (0: none). Storage then grows by one snapshot per N publications.");
     public static final ConfigOption<Boolean> SIGNING_ENABLED = ConfigOptions.key("optune.weights.signing.enabled")
             .booleanType().defaultValue(true)
             .withDescription("Sign every published policy version (Ed25519) and refuse to load versions without a valid "

@@ -32,7 +32,8 @@ public final class PolicySigning {
     public static FileSystemWeightLog weightLog(ReadableConfig conf, Map<String, String> options, String basePath,
             Path embeddedKeyDir) throws IOException {
         FileSystemWeightLog.Builder b = FileSystemWeightLog.builder().setBasePath(basePath)
-                .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN));
+                .optRetainVersions(conf.get(OptuneOptions.WEIGHTS_RETAIN))
+                .optRetainEvery(conf.get(OptuneOptions.WEIGHTS_RETAIN_EVERY));
         if (!conf.get(OptuneOptions.SIGNING_ENABLED)) {
             LOG.warn("Policy signing is OFF (optune.weights.signing.enabled=false): anyone who can write {} can publish "
                     + "a policy the generators will load", basePath);

@@ -21,13 +21,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * <ul>
  *   <li>the committed prompt ledger holds exactly one outcome per arrival (none lost, none twice);
  *   <li>committed trainer steps are 1..n, once each: the trainer resumed at its checkpointed step;
- *   <li>weight-log versions are unique and gap-free, and every one loads and verifies.
+ *   <li>weight-log versions are unique and gap-free in the log's history; the log keeps the newest
+ *       {@value #RETAIN} (retention prunes the rest while faults happen), and every one of those loads
+ *       and verifies.
  * </ul>
  */
 class FaultRecoveryITCase {
     static final int FEED = 2500;
     static final int BATCH = 16;
     static final long SEED = 7;
+    static final int RETAIN = 3;
 
     @TempDir
     Path dir;
@@ -60,7 +63,8 @@ class FaultRecoveryITCase {
             "--optune.embedded.sft-steps", "300",
             "--optune.embedded.progress-interval", "15s",
             "--optune.train.held-out-size", "32",
-            "--optune.train.publish-every", "10"));
+            "--optune.train.publish-every", "10",
+            "--optune.weights.retain-versions", String.valueOf(RETAIN)));
 
         assertThat(FaultInjection.fired(point))
                 .as("the fault fired (%s checked %d times, armed for %d)", point, FaultInjection.checks(point), n)
@@ -76,6 +80,6 @@ class FaultRecoveryITCase {
 
         List<PolicyUpdate> versions = s.versions();
         assertThat(versions.size()).isGreaterThan(3);
-        WeightLogs.assertGapFreeAndLoadable(versions, s.weightLog());
+        WeightLogs.assertGapFreeAndLoadable(versions, s.weightLog(), RETAIN);
     }
 }

@@ -31,7 +31,7 @@ final class WeightLogs {
                 FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weights.toUri().toString()).build();
                 long deadline = System.currentTimeMillis() + 120_000;
                 while (System.currentTimeMillis() < deadline) {
-                    if (Files.exists(weights.resolve(FileSystemWeightLog.ANNOUNCEMENTS)) && log.versions().size() >= versions) {
+                    if (Files.exists(weights.resolve(FileSystemWeightLog.ANNOUNCEMENTS)) && log.history().size() >= versions) {
                         fault.inject();
                         return;
                     }
@@ -45,13 +45,27 @@ final class WeightLogs {
         return t;
     }
 
-    /** Versions are 0..n without gaps or repeats, and every one verifies against its manifest and loads as a Hugging Face checkpoint. */
-    static void assertGapFreeAndLoadable(List<PolicyUpdate> versions, String weightLog) throws Exception {
+    /**
+     * The history holds versions 0..n without gaps or repeats; the log still announces exactly the
+     * versions its retention keeps, and every one of those verifies against its manifest and loads
+     * as a Hugging Face checkpoint.
+     */
+    static void assertGapFreeAndLoadable(List<PolicyUpdate> history, String weightLog) throws Exception {
+        assertGapFreeAndLoadable(history, weightLog, OptuneOptions.WEIGHTS_RETAIN.defaultValue());
+    }
+
+    /** As above, for a job that retained the newest {@code keep} versions. */
+    static void assertGapFreeAndLoadable(List<PolicyUpdate> history, String weightLog, int keep) throws Exception {
+        for (int i = 0; i < history.size(); i++) {
+            assertThat(history.get(i).version()).isEqualTo(i);
+        }
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(weightLog).build();
+        List<PolicyUpdate> retained = log.versions();
+        assertThat(retained).extracting(PolicyUpdate::version)
+                .containsExactlyElementsOf(history.subList(Math.max(0, history.size() - keep), history.size())
+                        .stream().map(PolicyUpdate::version).toList());
         try (NDManager m = NDManager.newBaseManager()) {
-            for (int i = 0; i < versions.size(); i++) {
-                PolicyUpdate v = versions.get(i);
-                assertThat(v.version()).isEqualTo(i);
+            for (PolicyUpdate v : retained) {
                 try (VerifiedVersion files = log.readVerified(v)) {
                     PolicyDirectory.load(files.dir(), m).model().close();
                 }

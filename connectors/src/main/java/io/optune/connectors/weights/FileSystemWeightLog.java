@@ -44,8 +44,20 @@ import java.util.UUID;
  *   announcements/v000000000007.json         its PolicyUpdate (location: the directory; sha256: optune.json's),
  *                                            written once the directory is in place
  *   signatures/v000000000007.json            the publisher's Ed25519 signature of version 7 (when signing is on)
- *   manifest.json                            every announced version (version, step, location, sha256), newest last
+ *   manifest.json                            the retained versions (version, step, location, sha256), newest last
+ *   history/pending/v000000000003.json       the announcement of a pruned version (its files are gone)
+ *   history/v000000000000-v000000001023.jsonl
+ *                                            pruned announcements merged, one JSON line each, 1,024 per file
  * </pre>
+ *
+ * <p><b>Retention</b> ({@link VersionRetention}): after each publication the versions the policy no
+ * longer keeps lose their directory, signature and announcement, in an order that keeps every
+ * reader's view consistent: the manifest is rewritten first (it never names a pruned version), the
+ * announcement goes last (a crash midway leaves the version announced and the next publication
+ * prunes it again). The announcement itself moves to {@code history/}, so a run's metrics over all its
+ * versions stay readable ({@link #history}). A publication costs the same however long the log is:
+ * the publisher lists the store once, then keeps the retained window in memory; {@link #versions}
+ * lists only the retained window. One publisher per log (the trainer).
  *
  * With a {@link PolicySigner}, every version is signed before it is announced; with a
  * {@link PolicyVerifier}, {@link #readVerified} refuses unsigned or wrongly signed versions, so write
@@ -65,22 +77,27 @@ public final class FileSystemWeightLog implements WeightLog {
     public static final String ANNOUNCEMENTS = "announcements";
     public static final String SIGNATURES = "signatures";
     public static final String MANIFEST = "manifest.json";
+    public static final String HISTORY = "history";
+    /** Pruned announcements merged into one history file at a time. */
+    static final int HISTORY_SEGMENT = 1024;
 
     private final String basePath;
-    private final int retainVersions;
+    private final VersionRetention retention;
     private final PolicySigner signer;
     private final PolicyVerifier verifier;
+    /** The publisher's view of the retained window, read from the store once; null until the first publication. */
+    private transient Window window;
 
-    private FileSystemWeightLog(String basePath, int retainVersions, PolicySigner signer, PolicyVerifier verifier) {
+    private FileSystemWeightLog(String basePath, VersionRetention retention, PolicySigner signer, PolicyVerifier verifier) {
         this.basePath = basePath;
-        this.retainVersions = retainVersions;
+        this.retention = retention;
         this.signer = signer;
         this.verifier = verifier;
     }
 
     /**
      * <pre>{@code
-     * WeightLog log = FileSystemWeightLog.builder().setBasePath("s3://bucket/optune/weights").optRetainVersions(20).build();
+     * WeightLog log = FileSystemWeightLog.builder().setBasePath("s3://bucket/optune/weights").optRetainVersions(20).optRetainEvery(1000).build();
      * }</pre>
      */
     public static Builder builder() {
@@ -91,6 +108,7 @@ public final class FileSystemWeightLog implements WeightLog {
     public static final class Builder {
         private String basePath;
         private int retainVersions;
+        private int retainEvery;
         private PolicySigner signer;
         private PolicyVerifier verifier;
 
@@ -99,9 +117,15 @@ public final class FileSystemWeightLog implements WeightLog {
             return this;
         }
 
-        /** Keep only the newest N version directories (0, the default, keeps all); announcements stay. */
+        /** Keep only the newest N versions (0, the default here, keeps all); older ones are pruned to their history line. */
         public Builder optRetainVersions(int n) {
             this.retainVersions = n;
+            return this;
+        }
+
+        /** Also keep every version whose number is a multiple of N (0, the default: none), as long-lived rollback points. */
+        public Builder optRetainEvery(int n) {
+            this.retainEvery = n;
             return this;
         }
 
@@ -121,10 +145,7 @@ public final class FileSystemWeightLog implements WeightLog {
             if (basePath == null || basePath.isBlank()) {
                 throw new IllegalArgumentException("the weight log needs a base path");
             }
-            if (retainVersions < 0) {
-                throw new IllegalArgumentException("retainVersions must be >= 0");
-            }
-            return new FileSystemWeightLog(basePath, retainVersions, signer, verifier);
+            return new FileSystemWeightLog(basePath, new VersionRetention(retainVersions, retainEvery), signer, verifier);
         }
     }
 
@@ -134,6 +155,10 @@ public final class FileSystemWeightLog implements WeightLog {
 
     public Path announcementsDir() {
         return new Path(basePath, ANNOUNCEMENTS);
+    }
+
+    public VersionRetention retention() {
+        return retention;
     }
 
     /** Creates the directories; fails with a clear message when the store is not writable. */
@@ -158,14 +183,28 @@ public final class FileSystemWeightLog implements WeightLog {
     public PolicyUpdate publish(PolicyUpdate update, VersionWriter files) throws IOException {
         Path base = new Path(basePath);
         FileSystem fs = base.getFileSystem();
+        Window w = window(fs);
+        try {
+            PolicyUpdate announced = announce(fs, w, update, files);
+            prune(fs, w);
+            return announced;
+        } catch (IOException | RuntimeException e) {
+            window = null; // what happened in the store is uncertain: list it again next time
+            throw e;
+        }
+    }
+
+    private PolicyUpdate announce(FileSystem fs, Window w, PolicyUpdate update, VersionWriter files) throws IOException {
+        Path base = new Path(basePath);
         String name = String.format("v%012d", update.version());
         Path versionDir = versionDir(update.version());
-        Path announcementPath = new Path(new Path(base, ANNOUNCEMENTS), name + ".json");
-        if (fs.exists(announcementPath)) {
+        Path announcementPath = announcementPath(update.version());
+        if (w.announced.containsKey(update.version()) || fs.exists(announcementPath)) {
             throw new IOException("policy version " + update.version() + " is already published at " + announcementPath);
         }
         // The parent is the newest version below this one (a forged higher number in the store must not hide it).
-        long parent = versions().stream().mapToLong(PolicyUpdate::version).filter(v -> v < update.version()).max().orElse(-1L);
+        Long below = w.announced.lowerKey(update.version());
+        long parent = below == null ? -1L : below;
         Path staging = new Path(new Path(base, STAGING), "." + name + "." + UUID.randomUUID() + ".tmp");
         fs.mkdirs(staging);
         byte[] manifest;
@@ -205,22 +244,117 @@ public final class FileSystemWeightLog implements WeightLog {
                 sha, update.publishedAt(), update.loss(), update.margin(), update.logRatioMean(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
         writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
-        try {
-            writeManifest(fs);
-        } catch (IOException e) {
-            // The announcement is the commit point; the manifest is a convenience for readers.
-            LOG.warn("Could not update the manifest in {}: {}", basePath, e.getMessage());
-        }
-        if (retainVersions > 0) {
-            try {
-                prune(fs);
-            } catch (IOException e) {
-                // The version is committed; a failed clean-up must not look like a failed publish.
-                LOG.warn("Could not prune old versions in {}: {}", basePath, e.getMessage());
-            }
+        w.announced.put(announced.version(), announced);
+        if (retention.pruned(w.announced.navigableKeySet()).isEmpty()) {
+            // With pruning due, the manifest is rewritten once, before anything is deleted (prune).
+            tryWriteManifest(fs, w);
         }
         return announced;
     }
+
+    /**
+     * Applies the retention policy to the window. Failures are logged, not thrown: the version is
+     * committed, and whatever was not pruned now is pruned by a later publication.
+     */
+    private void prune(FileSystem fs, Window w) {
+        List<Long> doomed = retention.pruned(w.announced.navigableKeySet());
+        if (doomed.isEmpty()) {
+            return;
+        }
+        List<PolicyUpdate> gone = new ArrayList<>();
+        for (long v : doomed) {
+            gone.add(w.announced.remove(v));
+        }
+        if (!tryWriteManifest(fs, w)) {
+            for (PolicyUpdate u : gone) {
+                w.announced.put(u.version(), u); // the old manifest may still name them: keep them for now
+            }
+            return;
+        }
+        try {
+            Path pending = new Path(new Path(basePath, HISTORY), PENDING);
+            fs.mkdirs(pending);
+            for (PolicyUpdate u : gone) {
+                // Only the directory this log made for the version: an announcement pointing elsewhere
+                // (forged or hand-written) never makes the log delete what it did not create.
+                Path dir = versionDir(u.version());
+                if (new Path(u.location()).toUri().getPath().equals(dir.toUri().getPath())) {
+                    fs.delete(dir, true);
+                }
+                fs.delete(signaturePath(u.version()), false);
+                Path to = new Path(pending, announcementPath(u.version()).getName());
+                if (!fs.exists(to) && !fs.rename(announcementPath(u.version()), to)) {
+                    throw new IOException("could not move the announcement of version " + u.version() + " to " + pending);
+                }
+                fs.delete(announcementPath(u.version()), false); // already in history (a crash after the move)
+                w.pending++;
+            }
+            if (w.pending >= HISTORY_SEGMENT) {
+                mergeHistory(fs);
+                w.pending = 0;
+            }
+        } catch (IOException e) {
+            window = null;
+            LOG.warn("Could not prune old versions in {} (a later publication retries): {}", basePath, e.getMessage());
+        }
+    }
+
+    /** Merges the pending history announcements into one {@code history/vA-vB.jsonl}, then removes them. */
+    private void mergeHistory(FileSystem fs) throws IOException {
+        Path pending = new Path(new Path(basePath, HISTORY), PENDING);
+        List<PolicyUpdate> lines = readAnnouncements(fs, pending);
+        if (lines.isEmpty()) {
+            return;
+        }
+        StringBuilder b = new StringBuilder();
+        for (PolicyUpdate u : lines) {
+            b.append(Json.write(u)).append('\n');
+        }
+        String segment = String.format("v%012d-v%012d.jsonl", lines.get(0).version(), lines.get(lines.size() - 1).version());
+        // Written before the pending files go: a crash in between leaves lines twice, which history() reads once.
+        writeAtomically(fs, new Path(new Path(basePath, HISTORY), segment), b.toString().getBytes(StandardCharsets.UTF_8));
+        for (PolicyUpdate u : lines) {
+            fs.delete(new Path(pending, announcementPath(u.version()).getName()), false);
+        }
+    }
+
+    private boolean tryWriteManifest(FileSystem fs, Window w) {
+        try {
+            writeManifest(fs, w.announced.values());
+            return true;
+        } catch (IOException e) {
+            // The announcement is the commit point; the manifest is a convenience for readers.
+            LOG.warn("Could not update the manifest in {}: {}", basePath, e.getMessage());
+            return false;
+        }
+    }
+
+    /** What the publisher knows of the store: the announced, retained versions and the pending history count. */
+    private static final class Window {
+        final java.util.TreeMap<Long, PolicyUpdate> announced = new java.util.TreeMap<>();
+        int pending;
+    }
+
+    private Window window(FileSystem fs) throws IOException {
+        if (window == null) {
+            Window w = new Window();
+            for (PolicyUpdate u : versions()) {
+                w.announced.put(u.version(), u);
+            }
+            Path pending = new Path(new Path(basePath, HISTORY), PENDING);
+            FileStatus[] listed = fs.exists(pending) ? fs.listStatus(pending) : null;
+            w.pending = listed == null ? 0 : listed.length;
+            window = w;
+        }
+        return window;
+    }
+
+    private Path announcementPath(long version) {
+        return new Path(new Path(basePath, ANNOUNCEMENTS), String.format("v%012d.json", version));
+    }
+
+    /** Folder of {@link #HISTORY} holding single pruned announcements until they are merged. */
+    static final String PENDING = "pending";
 
     /** The directory of a version: {@code versions/v000000000042}. */
     public Path versionDir(long version) {
@@ -303,10 +437,10 @@ public final class FileSystemWeightLog implements WeightLog {
         }
     }
 
-    /** Rewrites {@code manifest.json} from the announcements (atomically, like every other file here). */
-    private void writeManifest(FileSystem fs) throws IOException {
+    /** Rewrites {@code manifest.json} with the retained versions (atomically, like every other file here). */
+    private void writeManifest(FileSystem fs, java.util.Collection<PolicyUpdate> retained) throws IOException {
         List<java.util.Map<String, Object>> entries = new ArrayList<>();
-        for (PolicyUpdate u : versions()) {
+        for (PolicyUpdate u : retained) {
             java.util.Map<String, Object> e = new java.util.LinkedHashMap<>();
             e.put("version", u.version());
             e.put("step", u.step());
@@ -317,19 +451,6 @@ public final class FileSystemWeightLog implements WeightLog {
         }
         writeAtomically(fs, new Path(basePath, MANIFEST), Json.write(java.util.Map.of("format", "optune-weight-log", "versions", entries))
                 .getBytes(StandardCharsets.UTF_8));
-    }
-
-    private void prune(FileSystem fs) throws IOException {
-        List<PolicyUpdate> all = versions();
-        for (int i = 0; i < all.size() - retainVersions; i++) {
-            // Only the directory this log made for the version: an announcement pointing elsewhere
-            // (forged or hand-written) never makes the log delete what it did not create.
-            Path dir = versionDir(all.get(i).version());
-            if (new Path(all.get(i).location()).toUri().getPath().equals(dir.toUri().getPath())) {
-                fs.delete(dir, true);
-            }
-            fs.delete(signaturePath(all.get(i).version()), false);
-        }
     }
 
     private Path signaturePath(long version) {
@@ -366,15 +487,58 @@ public final class FileSystemWeightLog implements WeightLog {
         return p.getFileSystem().open(p);
     }
 
+    /** The retained versions (announced and not pruned), oldest first. */
     @Override
     public List<PolicyUpdate> versions() throws IOException {
         Path dir = new Path(basePath, ANNOUNCEMENTS);
-        FileSystem fs = dir.getFileSystem();
-        List<PolicyUpdate> out = new ArrayList<>();
-        if (!fs.exists(dir)) {
-            return out;
+        return readAnnouncements(dir.getFileSystem(), dir);
+    }
+
+    /**
+     * Every version ever announced here, oldest first, pruned ones included (their locations are
+     * gone): the history of a run's metrics. Reads the whole history, so meant for reports.
+     */
+    @Override
+    public List<PolicyUpdate> history() throws IOException {
+        Path historyDir = new Path(basePath, HISTORY);
+        FileSystem fs = historyDir.getFileSystem();
+        TreeMap<Long, PolicyUpdate> all = new TreeMap<>();
+        FileStatus[] segments = fs.exists(historyDir) ? fs.listStatus(historyDir) : null;
+        if (segments != null) {
+            for (FileStatus f : segments) {
+                String n = f.getPath().getName();
+                if (f.isDir() || n.startsWith(".") || !n.endsWith(".jsonl")) {
+                    continue;
+                }
+                try (FSDataInputStream in = fs.open(f.getPath())) {
+                    for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+                        if (!line.isBlank()) {
+                            PolicyUpdate u = parse(line);
+                            all.put(u.version(), u);
+                        }
+                    }
+                }
+            }
         }
-        FileStatus[] files = fs.listStatus(dir);
+        for (PolicyUpdate u : readAnnouncements(fs, new Path(historyDir, PENDING))) {
+            all.put(u.version(), u);
+        }
+        for (PolicyUpdate u : versions()) {
+            all.put(u.version(), u);
+        }
+        return new ArrayList<>(all.values());
+    }
+
+    @Override
+    public boolean isRetained(PolicyUpdate update) throws IOException {
+        Path a = announcementPath(update.version());
+        return a.getFileSystem().exists(a);
+    }
+
+    /** The announcements in {@code dir}, oldest first; one deleted while being listed is skipped. */
+    private static List<PolicyUpdate> readAnnouncements(FileSystem fs, Path dir) throws IOException {
+        List<PolicyUpdate> out = new ArrayList<>();
+        FileStatus[] files = fs.exists(dir) ? fs.listStatus(dir) : null;
         if (files == null) {
             return out;
         }
@@ -385,6 +549,8 @@ public final class FileSystemWeightLog implements WeightLog {
             }
             try (FSDataInputStream in = fs.open(f.getPath())) {
                 out.add(parse(new String(in.readAllBytes(), StandardCharsets.UTF_8)));
+            } catch (java.io.FileNotFoundException e) {
+                // pruned between the listing and the read
             }
         }
         out.sort(Comparator.comparingLong(PolicyUpdate::version));

@@ -9,9 +9,11 @@ import java.util.regex.Pattern;
 /**
  * The feedback source of the loop on a file system: announcements of a {@link FileSystemWeightLog}
  * read back as a continuous stream (each new announcement file becomes one JSON line, parsed with
- * {@link FileSystemWeightLog#parse}). The announcements are the weight log's history and are never
- * deleted; the source's state is only the highest version read, so a restart neither replays nor
- * skips versions and the state does not grow with the number of versions.
+ * {@link FileSystemWeightLog#parse}). The source's state is only the highest version read, so a
+ * restart neither replays nor skips versions and the state does not grow with the number of versions.
+ * The log's retention prunes old announcements; a source so far behind that an announcement is pruned
+ * before it is read skips it (newer ones follow), and the directory it lists stays as small as the
+ * retention window.
  */
 public final class PolicyUpdateSources {
     private PolicyUpdateSources() {}

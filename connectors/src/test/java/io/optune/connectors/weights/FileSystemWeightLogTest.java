@@ -11,6 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -190,19 +191,126 @@ class FileSystemWeightLogTest {
     }
 
     @Test
-    void retainsOnlyTheNewestVersionDirectories() throws Exception {
-        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(2).build();
-        log.initialize();
+    void retentionPrunesFilesSignaturesAndAnnouncementsAndKeepsTheHistory() throws Exception {
+        Path keys = dir.resolve("keys");
+        Path base = dir.resolve("weights");
+        FileSystemWeightLog signed = signedLog(keys);
+        FileSystemWeightLog log = retaining(signed, keys);
         // A user's file beside the versions is never touched.
-        Files.writeString(dir.resolve(FileSystemWeightLog.VERSIONS).resolve("NOTES.txt"), "mine");
-        for (long v = 0; v < 5; v++) {
+        Files.writeString(base.resolve(FileSystemWeightLog.VERSIONS).resolve("NOTES.txt"), "mine");
+        for (long v = 0; v < 10; v++) {
             log.publish(update(v), files((int) v));
         }
-        try (Stream<Path> files = Files.list(dir.resolve(FileSystemWeightLog.VERSIONS))) {
-            assertThat(files.map(p -> p.getFileName().toString()))
-                    .containsExactlyInAnyOrder("v000000000003", "v000000000004", "NOTES.txt");
+        // The newest 3 (7, 8, 9) and every 4th (0, 4, 8) stay whole.
+        assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 4L, 7L, 8L, 9L);
+        assertThat(names(base.resolve(FileSystemWeightLog.VERSIONS)))
+                .containsExactlyInAnyOrder("v000000000000", "v000000000004", "v000000000007", "v000000000008", "v000000000009", "NOTES.txt");
+        assertThat(names(base.resolve(FileSystemWeightLog.SIGNATURES))).hasSize(5);
+        assertThat(names(base.resolve(FileSystemWeightLog.ANNOUNCEMENTS))).hasSize(5);
+        // The manifest names only what is still there.
+        String manifest = Files.readString(base.resolve(FileSystemWeightLog.MANIFEST));
+        assertThat(manifest).contains("v000000000009").contains("v000000000000").doesNotContain("v000000000006");
+        // The history keeps every version's announcement, metrics included.
+        List<PolicyUpdate> history = log.history();
+        assertThat(history).extracting(PolicyUpdate::version).containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L, 8L, 9L);
+        assertThat(history.get(5).heldOutReward()).isEqualTo(0.7);
+        assertThat(log.isRetained(history.get(5))).isFalse();
+        assertThat(log.isRetained(history.get(9))).isTrue();
+        for (PolicyUpdate kept : log.versions()) {
+            assertThat(verifiedWeights(log, kept)).containsExactly((byte) kept.version());
         }
-        assertThat(log.versions()).hasSize(5); // announcements stay
+        // A new publisher (a restarted trainer) picks the window up from the store and goes on pruning.
+        FileSystemWeightLog again = retaining(signed, keys);
+        again.publish(update(10), files(10));
+        assertThat(again.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 4L, 8L, 9L, 10L);
+        assertThat(again.history()).hasSize(11);
+    }
+
+    @Test
+    void prunedAnnouncementsAreMergedIntoHistoryFilesOfFixedSize() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(2).build();
+        log.initialize();
+        int n = FileSystemWeightLog.HISTORY_SEGMENT + 10;
+        for (long v = 0; v < n; v++) {
+            log.publish(update(v), files(1));
+        }
+        Path history = dir.resolve(FileSystemWeightLog.HISTORY);
+        assertThat(names(history)).contains("v000000000000-v000000001023.jsonl");
+        // Bounded: the live folders hold the window, the pending folder less than one segment.
+        assertThat(names(history.resolve(FileSystemWeightLog.PENDING)).size()).isLessThan(FileSystemWeightLog.HISTORY_SEGMENT);
+        assertThat(names(dir.resolve(FileSystemWeightLog.ANNOUNCEMENTS))).hasSize(2);
+        assertThat(names(dir.resolve(FileSystemWeightLog.VERSIONS))).hasSize(2);
+        List<PolicyUpdate> all = log.history();
+        assertThat(all).hasSize(n);
+        for (int i = 0; i < n; i++) {
+            assertThat(all.get(i).version()).isEqualTo(i);
+        }
+    }
+
+    @Test
+    void aPublicationDoesNotReadTheWholeLogAgain() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(5).build();
+        log.initialize();
+        log.publish(update(0), files(0));
+        // Something unreadable among the announcements: a publisher that re-listed the store on every
+        // publication (the cost grew with the log's length) would trip over it; this one read it once.
+        Files.writeString(dir.resolve(FileSystemWeightLog.ANNOUNCEMENTS).resolve("v000000000099.json"), "not json");
+        PolicyUpdate v1 = log.publish(update(1), files(1));
+        assertThat(verifiedWeights(log, v1)).containsExactly((byte) 1);
+    }
+
+    @Test
+    void aReaderPassesOverAVersionPrunedWhileItWasReadingIt() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(1).build();
+        log.initialize();
+        log.publish(update(0), files(0));
+        // A reader that lists version 0, and meanwhile the publisher moves on (version 0 is pruned).
+        io.optune.operators.weights.WeightLog reader = new io.optune.operators.weights.WeightLog() {
+            boolean raced;
+
+            @Override
+            public PolicyUpdate publish(PolicyUpdate u, VersionWriter w) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public java.io.InputStream open(String location, String name) throws IOException {
+                if (!raced) {
+                    raced = true;
+                    log.publish(update(1), files(1));
+                }
+                return log.open(location, name);
+            }
+
+            @Override
+            public List<PolicyUpdate> versions() throws IOException {
+                return log.versions();
+            }
+
+            @Override
+            public boolean isRetained(PolicyUpdate u) throws IOException {
+                return log.isRetained(u);
+            }
+        };
+        try (VerifiedVersion v = reader.newestVerified(e -> { })) {
+            assertThat(v.update().version()).isEqualTo(1);
+            assertThat(Files.readAllBytes(v.dir().resolve("model.safetensors"))).containsExactly((byte) 1);
+        }
+    }
+
+    /** The signed log of {@link #signedLog}, keeping the newest 3 and every 4th version. */
+    private static FileSystemWeightLog retaining(FileSystemWeightLog signed, Path keys) throws Exception {
+        return FileSystemWeightLog.builder().setBasePath(signed.basePath()).optRetainVersions(3).optRetainEvery(4)
+                .optSigner(new io.optune.operators.weights.PolicySigner(keys.resolve("policy-signing.key").toString(),
+                        Hashing.sha256(new byte[] {42})))
+                .optVerifier(io.optune.operators.weights.PolicyVerifier.fromFile(keys.resolve("policy-signing.pub")))
+                .build();
+    }
+
+    private static List<String> names(Path folder) throws IOException {
+        try (Stream<Path> s = Files.list(folder)) {
+            return s.map(p -> p.getFileName().toString()).toList();
+        }
     }
 
     @Test

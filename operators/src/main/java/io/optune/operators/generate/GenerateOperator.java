@@ -39,6 +39,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
 import org.apache.flink.util.OutputTag;
 
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -88,6 +89,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient long timerAt;
     private transient Meter tokensPerSecond;
     private transient Counter weightLoadFailures;
+    private transient Counter weightVersionsPruned;
     private transient Counter weightVerificationFailures;
     private transient Histogram syncLag;
     private transient long lastSyncLag;
@@ -154,6 +156,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         var group = getMetricGroup();
         tokensPerSecond = group.meter("generatedTokensPerSecond", new MeterView(10));
         weightLoadFailures = group.counter("weightLoadFailures");
+        weightVersionsPruned = group.counter("weightVersionsPruned");
         weightVerificationFailures = group.counter("weightVerificationFailures");
         syncLag = group.histogram("weightSyncLagMs", new DescriptiveStatisticsHistogram(500));
         group.gauge("policyVersion", () -> version);
@@ -202,12 +205,33 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 }
             } catch (UntrustedVersionException e) {
                 refused(e);
+            } catch (IOException e) {
+                if (pruned(update)) {
+                    // This generator lagged a whole retention window behind: newer versions are on their way.
+                    weightVersionsPruned.inc();
+                    LOG.info("Policy version {} was pruned from the weight log before it could be loaded; generating with "
+                            + "version {} until a newer one arrives", update.version(), version);
+                } else {
+                    weightLoadFailed(update, e);
+                }
             } catch (Exception e) {
-                weightLoadFailures.inc();
-                LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
-                        update.location(), version, e);
+                weightLoadFailed(update, e);
             }
         }
+    }
+
+    private boolean pruned(PolicyUpdate update) {
+        try {
+            return !weightLog.isRetained(update);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private void weightLoadFailed(PolicyUpdate update, Exception e) {
+        weightLoadFailures.inc();
+        LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
+                update.location(), version, e);
     }
 
     @Override

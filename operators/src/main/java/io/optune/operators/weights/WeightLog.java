@@ -108,8 +108,25 @@ public interface WeightLog extends Serializable {
         }
     }
 
-    /** All announced versions, oldest first. */
+    /** The announced versions that can still be read (a log with retention prunes older ones), oldest first. */
     List<PolicyUpdate> versions() throws IOException;
+
+    /**
+     * Every version ever announced, oldest first, including pruned ones whose files are gone: the
+     * record of a run's metrics. A log without retention returns {@link #versions}.
+     */
+    default List<PolicyUpdate> history() throws IOException {
+        return versions();
+    }
+
+    /**
+     * Whether {@code update} is still announced. A version can be pruned between its announcement and
+     * a reader's load (the reader lagged behind the retention window); readers that fail to read a
+     * version ask this to tell a pruned version (skip it: newer ones exist) from a broken store.
+     */
+    default boolean isRetained(PolicyUpdate update) throws IOException {
+        return true;
+    }
 
     /**
      * The newest announced version that {@link #readVerified} accepts (the caller closes it); each
@@ -118,18 +135,38 @@ public interface WeightLog extends Serializable {
      * @throws IllegalStateException when nothing is published or no version is accepted
      */
     default VerifiedVersion newestVerified(java.util.function.Consumer<UntrustedVersionException> refused) throws IOException {
-        List<PolicyUpdate> all = versions();
-        for (int i = all.size() - 1; i >= 0; i--) {
-            try {
-                return readVerified(all.get(i));
-            } catch (UntrustedVersionException e) {
-                refused.accept(e);
+        return newestVerified(refused, name -> true);
+    }
+
+    /**
+     * As {@link #newestVerified(java.util.function.Consumer)}, copying only the files {@code which}
+     * accepts. A version pruned while it was being read is passed over for the next listing.
+     */
+    default VerifiedVersion newestVerified(java.util.function.Consumer<UntrustedVersionException> refused,
+            java.util.function.Predicate<String> which) throws IOException {
+        for (int listing = 1; ; listing++) {
+            List<PolicyUpdate> all = versions();
+            boolean prunedMeanwhile = false;
+            for (int i = all.size() - 1; i >= 0 && !prunedMeanwhile; i--) {
+                try {
+                    return readVerified(all.get(i), which);
+                } catch (UntrustedVersionException e) {
+                    refused.accept(e);
+                } catch (IOException e) {
+                    if (listing >= 3 || isRetained(all.get(i))) {
+                        throw e;
+                    }
+                    prunedMeanwhile = true;
+                }
             }
+            if (prunedMeanwhile) {
+                continue;
+            }
+            if (all.isEmpty()) {
+                requireLatest(); // the usual message for an empty log
+            }
+            throw new IllegalStateException("none of the " + all.size() + " policy versions in the weight log passed verification");
         }
-        if (all.isEmpty()) {
-            requireLatest(); // the usual message for an empty log
-        }
-        throw new IllegalStateException("none of the " + all.size() + " policy versions in the weight log passed verification");
     }
 
     /** The newest announced version; fails clearly when nothing has been published yet. */

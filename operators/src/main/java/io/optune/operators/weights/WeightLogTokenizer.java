@@ -4,7 +4,6 @@ import io.optune.engine.checkpoint.HfCheckpoint;
 import io.optune.engine.checkpoint.PolicyDirectory;
 import io.optune.engine.tokenizer.ChatMessage;
 import io.optune.engine.tokenizer.Tokenizer;
-import io.optune.operators.records.PolicyUpdate;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -41,19 +40,9 @@ public final class WeightLogTokenizer implements Tokenizer {
     }
 
     private Tokenizer load() {
-        try {
-            List<PolicyUpdate> all = log.versions();
-            UntrustedVersionException last = null;
-            for (int i = all.size() - 1; i >= 0; i--) {
-                try (VerifiedVersion v = log.readVerified(all.get(i),
-                        n -> PolicyDirectory.TOKENIZER_FILES.contains(n) || n.equals(HfCheckpoint.GENERATION))) {
-                    return PolicyDirectory.loadTokenizer(v.dir());
-                } catch (UntrustedVersionException e) {
-                    last = e;
-                }
-            }
-            throw new IllegalStateException(all.isEmpty() ? "the weight log has no policy yet"
-                    : "no policy version in the weight log passed verification", last);
+        try (VerifiedVersion v = log.newestVerified(e -> { },
+                n -> PolicyDirectory.TOKENIZER_FILES.contains(n) || n.equals(HfCheckpoint.GENERATION))) {
+            return PolicyDirectory.loadTokenizer(v.dir());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the policy's tokenizer from the weight log: " + e.getMessage(), e);
         }

@@ -89,6 +89,24 @@ class GenerateOperatorTest {
     }
 
     @Test
+    void aVersionPrunedBeforeItWasLoadedIsPassedOverForTheNextOne() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        try (var h = harness(log)) {
+            h.open();
+            PolicyUpdate v1 = OperatorTestSupport.publish(log, 1, 2);
+            log.prune(v1); // this generator lagged a whole retention window
+            h.processElement2(new StreamRecord<>(v1));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(g -> assertThat(g.policyVersion()).isZero());
+            h.processElement2(new StreamRecord<>(OperatorTestSupport.publish(log, 2, 3)));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            assertThat(h.extractOutputValues()).hasSize(4).last().satisfies(g -> assertThat(g.policyVersion()).isEqualTo(2));
+        }
+    }
+
+    @Test
     void pendingRequestsSurviveARestoreAndTheNewestVersionIsLoadedOnStart() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
         OperatorSubtaskState snapshot;

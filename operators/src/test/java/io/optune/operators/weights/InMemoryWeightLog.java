@@ -105,4 +105,15 @@ public final class InMemoryWeightLog implements WeightLog {
     public synchronized List<PolicyUpdate> versions() {
         return new ArrayList<>(VERSIONS.get(name));
     }
+
+    /** Removes a version, files and announcement, as a log's retention does. */
+    public synchronized void prune(PolicyUpdate u) {
+        DIRS.get(name).remove(u.location());
+        VERSIONS.get(name).removeIf(v -> v.version() == u.version());
+    }
+
+    @Override
+    public synchronized boolean isRetained(PolicyUpdate u) {
+        return VERSIONS.get(name).stream().anyMatch(v -> v.version() == u.version());
+    }
 }

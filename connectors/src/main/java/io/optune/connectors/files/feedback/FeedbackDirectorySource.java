@@ -25,7 +25,7 @@ import java.util.Objects;
  *       taken after it was read completes (never before: a restart from an earlier checkpoint reads it
  *       again). The enumerator remembers a file only while it is pending, being read or awaiting its
  *       deletion. For directories the job owns, never for user input.
- *   <li>{@link #ordered}: files are kept (they are a history, like the weight log's announcements);
+ *   <li>{@link #ordered}: files are left to their owner (the weight log prunes its announcements itself);
  *       each name carries a monotone order (a version) and the enumerator remembers only the highest
  *       order assigned, so files must appear in increasing order.
  * </ul>
