@@ -17,6 +17,7 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -254,6 +255,10 @@ public final class EmbeddedMain {
                         flink.getString("execution.checkpointing.dir", "")).resolve(job.getJobID().toString())) + "; running for "
                 + conf.get(OptuneOptions.DURATION));
 
+        CheckpointWatch checkpoints = new CheckpointWatch(
+                localPath(flink.getString("execution.checkpointing.dir", "")).resolve(job.getJobID().toString()),
+                flink.get(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_INTERVAL, Duration.ofSeconds(2)),
+                flink.get(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_TIMEOUT), jobStartedAt);
         long end = System.nanoTime() + conf.get(OptuneOptions.DURATION).toNanos();
         long every = conf.get(OptuneOptions.PROGRESS_INTERVAL).toMillis();
         while (System.nanoTime() < end) {
@@ -262,6 +267,10 @@ public final class EmbeddedMain {
                 break;
             }
             progress(job, log, t0, jobStartedAt, baseline, deadLetters, runDir, timeline);
+            checkpoints.overdue(System.currentTimeMillis()).ifPresent(w -> {
+                System.out.println(w);
+                LOG.warn(w);
+            });
         }
         String savepoint = null;
         String checkpoint = null;

@@ -83,6 +83,9 @@ class HelmChartTest {
         assertThat(conf.path("high-availability.type").asText()).isEqualTo("kubernetes");
         assertThat(conf.path("classloader.parent-first-patterns.additional").asText()).isEqualTo("ai.djl.");
         assertThat(conf.path("execution.checkpointing.dir").asText()).startsWith("s3://");
+        // A hung checkpoint expires and fails the job over: the loop's stall watchdog.
+        assertThat(conf.path("execution.checkpointing.timeout").asText()).isEqualTo("10min");
+        assertThat(conf.path("execution.checkpointing.tolerable-failed-checkpoints").asText()).isEqualTo("0");
         assertThat(args(d)).containsSubsequence("--optune.weights.path", "s3://CHANGE-ME/optune/weights")
                 .doesNotContain("KAFKA");
         assertThat(spec.path("podTemplate").path("metadata").path("annotations").path("prometheus.io/scrape").asText()).isEqualTo("true");
