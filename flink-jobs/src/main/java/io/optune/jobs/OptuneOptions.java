@@ -410,6 +410,14 @@ public final class OptuneOptions {
             .intType().defaultValue(0)
             .withDescription("Also keep every version whose number is a multiple of N, whole, as long-lived rollback "
                     + "points (0: none). Storage then grows by one snapshot per N publications.");
+    public static final ConfigOption<io.optune.operators.train.Publication> WEIGHTS_PUBLICATION =
+            ConfigOptions.key("optune.weights.publication")
+            .enumType(io.optune.operators.train.Publication.class).defaultValue(io.optune.operators.train.Publication.IMMEDIATE)
+            .withDescription("When a trained version becomes visible to generators, serving and the update topic. "
+                    + "IMMEDIATE: at once (lowest lag; after a failure the trainer resumes from its checkpoint, so versions "
+                    + "announced since are trained again under new numbers). ON_CHECKPOINT: when the checkpoint holding the "
+                    + "trainer past that version completes, so no consumer ever sees a version a recovery redoes (lag grows "
+                    + "by up to a checkpoint interval plus the checkpoint's duration).");
     public static final ConfigOption<Boolean> SIGNING_ENABLED = ConfigOptions.key("optune.weights.signing.enabled")
             .booleanType().defaultValue(true)
             .withDescription("Sign every published policy version (Ed25519) and refuse to load versions without a valid "

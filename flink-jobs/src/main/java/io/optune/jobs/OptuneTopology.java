@@ -149,6 +149,7 @@ public final class OptuneTopology {
                         conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
                         .onDevice(device(conf, OptuneOptions.TRAIN_DEVICE))
                         .withWeightsDtype(conf.get(OptuneOptions.WEIGHTS_DTYPE).stored())
+                        .withPublication(conf.get(OptuneOptions.WEIGHTS_PUBLICATION))
                         .withReference(referenceSource(conf))
                         .withReferenceRefresh(conf.get(OptuneOptions.REFERENCE_REFRESH_EVERY), conf.get(OptuneOptions.REFERENCE_MIXUP))))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);

@@ -180,21 +180,45 @@ public final class FileSystemWeightLog implements WeightLog {
     }
 
     @Override
-    public PolicyUpdate publish(PolicyUpdate update, VersionWriter files) throws IOException {
-        Path base = new Path(basePath);
-        FileSystem fs = base.getFileSystem();
-        Window w = window(fs);
+    public PolicyUpdate stage(PolicyUpdate update, VersionWriter files) throws IOException {
+        FileSystem fs = new Path(basePath).getFileSystem();
         try {
-            PolicyUpdate announced = announce(fs, w, update, files);
-            prune(fs, w);
-            return announced;
+            return write(fs, window(fs), update, files);
         } catch (IOException | RuntimeException e) {
             window = null; // what happened in the store is uncertain: list it again next time
             throw e;
         }
     }
 
-    private PolicyUpdate announce(FileSystem fs, Window w, PolicyUpdate update, VersionWriter files) throws IOException {
+    @Override
+    public PolicyUpdate commit(PolicyUpdate staged) throws IOException {
+        FileSystem fs = new Path(basePath).getFileSystem();
+        Window w = window(fs);
+        Path announcementPath = announcementPath(staged.version());
+        if (w.announced.containsKey(staged.version()) || fs.exists(announcementPath)) {
+            return staged; // committed before (a restored job commits what its checkpoint staged)
+        }
+        if (!fs.exists(new Path(versionDir(staged.version()), VersionManifest.FILE))) {
+            throw new IOException("policy version " + staged.version() + " was not staged at " + versionDir(staged.version()));
+        }
+        try {
+            writeAtomically(fs, announcementPath, Json.write(staged).getBytes(StandardCharsets.UTF_8));
+            w.announced.put(staged.version(), staged);
+            w.staged.headSet(staged.version(), true).clear();
+            if (retention.pruned(w.announced.navigableKeySet()).isEmpty()) {
+                // With pruning due, the manifest is rewritten once, before anything is deleted (prune).
+                tryWriteManifest(fs, w);
+            }
+        } catch (IOException | RuntimeException e) {
+            window = null;
+            throw e;
+        }
+        prune(fs, w);
+        return staged;
+    }
+
+    /** Writes and signs a version's directory; the announcement is {@link #commit}'s. */
+    private PolicyUpdate write(FileSystem fs, Window w, PolicyUpdate update, VersionWriter files) throws IOException {
         Path base = new Path(basePath);
         String name = String.format("v%012d", update.version());
         Path versionDir = versionDir(update.version());
@@ -203,8 +227,10 @@ public final class FileSystemWeightLog implements WeightLog {
             throw new IOException("policy version " + update.version() + " is already published at " + announcementPath);
         }
         // The parent is the newest version below this one (a forged higher number in the store must not hide it).
+        // Staged versions count too: with publication on checkpoints they are committed in order.
         Long below = w.announced.lowerKey(update.version());
-        long parent = below == null ? -1L : below;
+        Long stagedBelow = w.staged.lower(update.version());
+        long parent = Math.max(below == null ? -1L : below, stagedBelow == null ? -1L : stagedBelow);
         Path staging = new Path(new Path(base, STAGING), "." + name + "." + UUID.randomUUID() + ".tmp");
         fs.mkdirs(staging);
         byte[] manifest;
@@ -240,16 +266,10 @@ public final class FileSystemWeightLog implements WeightLog {
                     signer.sign(new VersionStatement(update.version(), parent, sha, signer.configSha256())));
         }
         FaultInjection.check(FaultInjection.Point.PUBLISH);
-        PolicyUpdate announced = new PolicyUpdate(update.version(), update.step(), versionDir.toUri().toString(),
+        w.staged.add(update.version());
+        return new PolicyUpdate(update.version(), update.step(), versionDir.toUri().toString(),
                 sha, update.publishedAt(), update.loss(), update.margin(), update.logRatioMean(),
                 update.reward(), update.freshFraction(), update.heldOutReward());
-        writeAtomically(fs, announcementPath, Json.write(announced).getBytes(StandardCharsets.UTF_8));
-        w.announced.put(announced.version(), announced);
-        if (retention.pruned(w.announced.navigableKeySet()).isEmpty()) {
-            // With pruning due, the manifest is rewritten once, before anything is deleted (prune).
-            tryWriteManifest(fs, w);
-        }
-        return announced;
     }
 
     /**
@@ -332,6 +352,8 @@ public final class FileSystemWeightLog implements WeightLog {
     /** What the publisher knows of the store: the announced, retained versions and the pending history count. */
     private static final class Window {
         final java.util.TreeMap<Long, PolicyUpdate> announced = new java.util.TreeMap<>();
+        /** Versions this publisher staged (only their order matters: older ones are dropped on commit). */
+        final java.util.TreeSet<Long> staged = new java.util.TreeSet<>();
         int pending;
     }
 

@@ -248,6 +248,29 @@ class FileSystemWeightLogTest {
     }
 
     @Test
+    void aStagedVersionIsInvisibleUntilCommittedAndCommittingTwiceChangesNothing() throws Exception {
+        FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).build();
+        log.initialize();
+        log.publish(update(0), files(0));
+        PolicyUpdate first = log.stage(update(1), files(1));
+        assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L);
+        assertThat(names(dir.resolve(FileSystemWeightLog.ANNOUNCEMENTS))).containsExactly("v000000000000.json");
+        // A job that failed before committing trains version 1 again: staging it again replaces the files.
+        PolicyUpdate again = log.stage(update(1), files(11));
+        assertThat(again.sha256()).isNotEqualTo(first.sha256());
+        PolicyUpdate two = log.stage(update(2), files(2));
+        log.commit(again);
+        log.commit(again);
+        log.commit(two);
+        assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 1L, 2L);
+        assertThat(verifiedWeights(log, log.versions().get(1))).containsExactly((byte) 11);
+        try (VerifiedVersion v = log.readVerified(log.versions().get(2))) {
+            assertThat(v.manifest().parent()).isEqualTo(1); // staged before it, committed before it
+        }
+        assertThatThrownBy(() -> log.commit(update(3))).hasMessageContaining("was not staged");
+    }
+
+    @Test
     void aPublicationDoesNotReadTheWholeLogAgain() throws Exception {
         FileSystemWeightLog log = FileSystemWeightLog.builder().setBasePath(dir.toUri().toString()).optRetainVersions(5).build();
         log.initialize();
@@ -269,7 +292,12 @@ class FileSystemWeightLogTest {
             boolean raced;
 
             @Override
-            public PolicyUpdate publish(PolicyUpdate u, VersionWriter w) {
+            public PolicyUpdate stage(PolicyUpdate u, VersionWriter w) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public PolicyUpdate commit(PolicyUpdate u) {
                 throw new UnsupportedOperationException();
             }
 

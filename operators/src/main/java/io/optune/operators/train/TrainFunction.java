@@ -20,6 +20,7 @@ import io.optune.operators.records.PreferencePair;
 import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.faults.FaultInjection;
 import io.optune.operators.weights.VerifiedVersion;
+import io.optune.operators.weights.VersionWriter;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
@@ -62,6 +63,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
      */
     static final String TRAINER_STATE = "trainer-state";
     static final String VERSION_STATE = "next-policy-version";
+    /** Versions staged but not yet announced (publication on checkpoints), as announcement JSON. */
+    static final String STAGED_STATE = "staged-policy-versions";
 
     private final WeightLog weightLog;
     private final DpoConfig dpo;
@@ -74,6 +77,7 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private ReferenceSource referenceSource;
     private int referenceRefreshEvery;
     private double referenceMixup = 1.0;
+    private Publication publication = Publication.IMMEDIATE;
 
     /** Set by {@link TrainOperator}: anywhere else the trainer would not be checkpointed. */
     private boolean hosted;
@@ -83,6 +87,14 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     private transient ListState<byte[]> legacyTrainerState;
     private transient ListState<Long> versionState;
+    private transient ListState<String> stagedState;
+    /** Publication on checkpoints: versions staged since the last snapshot, and those by the checkpoint that holds them. */
+    private transient List<PolicyUpdate> stagedSinceSnapshot;
+    private transient java.util.TreeMap<Long, List<PolicyUpdate>> stagedByCheckpoint;
+    /** Staged versions of the checkpoint this trainer was restored from: committed at open. */
+    private transient List<PolicyUpdate> restoredStaged;
+    /** Versions committed at open, for {@link TrainOperator} to emit. */
+    private transient List<PolicyUpdate> committedAtOpen;
     private transient byte[] restoredTrainer;
     private transient long restoredVersion;
     private transient NDManager manager;
@@ -148,6 +160,12 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         return this;
     }
 
+    /** When published versions become visible (default {@link Publication#IMMEDIATE}). */
+    public TrainFunction withPublication(Publication publication) {
+        this.publication = java.util.Objects.requireNonNull(publication);
+        return this;
+    }
+
     /** Trains on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
     public TrainFunction onDevice(String device) {
         this.device = io.optune.engine.EngineDevice.checkSpec(device);
@@ -172,9 +190,16 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         legacyTrainerState = context.getOperatorStateStore().getListState(
                 new ListStateDescriptor<>(TRAINER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
         versionState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(VERSION_STATE, Types.LONG));
+        stagedState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(STAGED_STATE, Types.STRING));
         restoredTrainer = null;
         restoredVersion = 0;
+        restoredStaged = new ArrayList<>();
+        stagedSinceSnapshot = new ArrayList<>();
+        stagedByCheckpoint = new java.util.TreeMap<>();
         if (context.isRestored()) {
+            for (String json : stagedState.get()) {
+                restoredStaged.add(io.optune.engine.Json.read(json, PolicyUpdate.class));
+            }
             for (byte[] b : legacyTrainerState.get()) {
                 restoredTrainer = b;
             }
@@ -251,8 +276,18 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         }
         trainer.setReferenceRefresh(referenceRefreshEvery, referenceMixup);
         restoredTrainer = null;
-        nextVersion = Math.max(restoredVersion, latest.version() + 1);
         publishedVersion = latest.version();
+        // What the restored checkpoint staged is committed now: that checkpoint completed.
+        committedAtOpen = new ArrayList<>();
+        for (PolicyUpdate u : restoredStaged) {
+            PolicyUpdate announced = weightLog.commit(u);
+            committedAtOpen.add(announced);
+            publishedVersion = Math.max(publishedVersion, announced.version());
+            LOG.info("Published policy version {} at step {}, staged before the checkpoint this job was restored from",
+                    announced.version(), announced.step());
+        }
+        restoredStaged = new ArrayList<>();
+        nextVersion = Math.max(restoredVersion, publishedVersion + 1);
         if (heldOutSize > 0) {
             // Evaluation only: held-out task prompts are encoded there; training never encodes text.
             evaluator = new Evaluator(BuiltinTask.heldOut(heldOutSize, seed), new PromptEncoder(tokenizer, maxPromptTokens), evalMaxNewTokens);
@@ -356,16 +391,21 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
                 w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), heldOut);
         for (int attempt = 1; ; attempt++) {
             try {
-                PolicyUpdate announced = weightLog.publish(update,
-                        dir -> PolicyDirectory.write(trainer.policy(), tokenizer, tokenizerFiles, weightsDtype, dir));
+                VersionWriter files = dir -> PolicyDirectory.write(trainer.policy(), tokenizer, tokenizerFiles, weightsDtype, dir);
+                boolean now = publication == Publication.IMMEDIATE;
+                PolicyUpdate written = now ? weightLog.publish(update, files) : weightLog.stage(update, files);
                 nextVersion = version + 1;
-                publishedVersion = version;
-                lastHeldOutReward = heldOut;
                 window = new Window();
-                LOG.info("Published policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}% held-out {}",
-                        version, trainer.step(), fmt(announced.loss()), fmt(announced.margin()), fmt(announced.logRatioMean()),
-                        fmt(announced.reward()), Math.round(100 * announced.freshFraction()), fmt(heldOut));
-                out.collect(announced);
+                LOG.info("{} policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}% held-out {}",
+                        now ? "Published" : "Staged (visible once the next checkpoint completes)", version, trainer.step(),
+                        fmt(written.loss()), fmt(written.margin()), fmt(written.logRatioMean()),
+                        fmt(written.reward()), Math.round(100 * written.freshFraction()), fmt(heldOut));
+                if (now) {
+                    published(written);
+                    out.collect(written);
+                } else {
+                    stagedSinceSnapshot.add(written);
+                }
                 return;
             } catch (IOException e) {
                 publishFailures.inc();
@@ -390,6 +430,49 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         }
     }
 
+    private void published(PolicyUpdate announced) {
+        publishedVersion = announced.version();
+        lastHeldOutReward = announced.heldOutReward();
+    }
+
+    /**
+     * Publication on checkpoints: announces, in order, the versions staged before checkpoint
+     * {@code checkpointId}, which has completed. Returns them for {@link TrainOperator} to emit. A
+     * version whose announcement fails stays staged, with every later one, for the next completed
+     * checkpoint (they are committed in order or not at all).
+     */
+    List<PolicyUpdate> commitStaged(long checkpointId) {
+        List<PolicyUpdate> announced = new ArrayList<>();
+        var due = stagedByCheckpoint.headMap(checkpointId, true);
+        while (!due.isEmpty()) {
+            List<PolicyUpdate> versions = due.firstEntry().getValue();
+            while (!versions.isEmpty()) {
+                PolicyUpdate u = versions.get(0);
+                try {
+                    published(weightLog.commit(u));
+                } catch (IOException e) {
+                    publishFailures.inc();
+                    LOG.warn("Could not announce policy version {} at checkpoint {} (retried at the next): {}", u.version(),
+                            checkpointId, e.getMessage());
+                    return announced;
+                }
+                versions.remove(0);
+                announced.add(u);
+                LOG.info("Published policy version {} at step {} (checkpoint {} complete, {} ms after it was staged)", u.version(),
+                        u.step(), checkpointId, System.currentTimeMillis() - u.publishedAt());
+            }
+            due.pollFirstEntry();
+        }
+        return announced;
+    }
+
+    /** Versions committed while opening (staged by the checkpoint this job restored), once. */
+    List<PolicyUpdate> takeCommittedAtOpen() {
+        List<PolicyUpdate> out = committedAtOpen == null ? List.of() : committedAtOpen;
+        committedAtOpen = null;
+        return out;
+    }
+
     private boolean alreadyPublished(long version) {
         try {
             return weightLog.latest().map(u -> u.version() >= version).orElse(false);
@@ -407,6 +490,17 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         // The trainer itself is streamed by TrainOperator; only the version counter is list state.
         legacyTrainerState.clear();
         versionState.update(List.of(nextVersion));
+        if (!stagedSinceSnapshot.isEmpty()) {
+            stagedByCheckpoint.put(context.getCheckpointId(), stagedSinceSnapshot);
+            stagedSinceSnapshot = new ArrayList<>();
+        }
+        List<String> staged = new ArrayList<>();
+        for (List<PolicyUpdate> versions : stagedByCheckpoint.values()) {
+            for (PolicyUpdate u : versions) {
+                staged.add(io.optune.engine.Json.write(u));
+            }
+        }
+        stagedState.update(staged);
     }
 
     @Override

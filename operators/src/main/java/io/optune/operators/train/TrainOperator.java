@@ -7,6 +7,7 @@ import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StatePartitionStreamProvider;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.ProcessOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -20,6 +21,9 @@ import java.io.OutputStream;
  * heap copy. Flink owns those files like any other state: they belong to the checkpoint (or
  * savepoint) that wrote them and are deleted when it is subsumed, never before. The stream ends
  * with a SHA-256 of its contents; a restore that reads other bytes fails instead of training on them.
+ *
+ * <p>With {@link Publication#ON_CHECKPOINT} it is also the committer: versions the function staged
+ * are announced when the checkpoint holding them completes, and emitted then.
  *
  * <p>The trainer runs at parallelism 1, so the state has one partition.
  */
@@ -50,6 +54,24 @@ public final class TrainOperator extends ProcessOperator<PreferenceBatch, Policy
             try (InputStream in = new BufferedInputStream(partition.getStream(), 1 << 20)) {
                 train().restoreTrainer(in);
             }
+        }
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        emit(train().takeCommittedAtOpen());
+    }
+
+    @Override
+    public void notifyCheckpointComplete(long checkpointId) throws Exception {
+        super.notifyCheckpointComplete(checkpointId);
+        emit(train().commitStaged(checkpointId));
+    }
+
+    private void emit(java.util.List<PolicyUpdate> announced) {
+        for (PolicyUpdate u : announced) {
+            output.collect(new StreamRecord<>(u));
         }
     }
 

@@ -31,7 +31,23 @@ public interface WeightLog extends Serializable {
      * the version directory; sha256: the manifest's). {@code update.location()} and
      * {@code update.sha256()} are ignored on input.
      */
-    PolicyUpdate publish(PolicyUpdate update, VersionWriter files) throws IOException;
+    default PolicyUpdate publish(PolicyUpdate update, VersionWriter files) throws IOException {
+        return commit(stage(update, files));
+    }
+
+    /**
+     * The first half of {@link #publish}: writes (and signs) the version's files, announces nothing.
+     * Returns the announcement that {@link #commit} will write. A staged version that is never
+     * committed is invisible to readers, and staging the same version number again replaces it.
+     */
+    PolicyUpdate stage(PolicyUpdate update, VersionWriter files) throws IOException;
+
+    /**
+     * The second half of {@link #publish}: announces a version {@link #stage} returned, which makes it
+     * visible. Idempotent: committing an announced version again changes nothing (a job restored from
+     * a checkpoint commits what that checkpoint staged, some of which may already be announced).
+     */
+    PolicyUpdate commit(PolicyUpdate staged) throws IOException;
 
     /** Opens one file of the version directory at {@code location}, unchecked: loaders use {@link #readVerified}. */
     InputStream open(String location, String name) throws IOException;

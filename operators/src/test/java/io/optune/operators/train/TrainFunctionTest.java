@@ -114,6 +114,65 @@ class TrainFunctionTest {
         }
     }
 
+    private static OneInputStreamOperatorTestHarness<PreferenceBatch, PolicyUpdate> onCheckpoint(InMemoryWeightLog log) throws Exception {
+        return new OneInputStreamOperatorTestHarness<>(new TrainOperator(
+                new TrainFunction(log, DPO, 2, 24, 0, 8, 1L).withPublication(Publication.ON_CHECKPOINT)));
+    }
+
+    @Test
+    void onCheckpointAVersionAppearsWhenTheCheckpointHoldingItCompletes() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        try (var h = onCheckpoint(log)) {
+            h.open();
+            h.processElement(new StreamRecord<>(batch(0)));
+            h.processElement(new StreamRecord<>(batch(1))); // step 2: version 1 staged
+            assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L);
+            assertThat(h.extractOutputValues()).isEmpty();
+            h.snapshot(1L, 1L);
+            h.processElement(new StreamRecord<>(batch(2)));
+            h.processElement(new StreamRecord<>(batch(3))); // step 4: version 2 staged, after checkpoint 1
+            h.notifyOfCompletedCheckpoint(1L);
+            assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 1L);
+            assertThat(h.extractOutputValues()).extracting(PolicyUpdate::version).containsExactly(1L);
+            h.snapshot(2L, 2L);
+            h.notifyOfCompletedCheckpoint(2L);
+            assertThat(h.extractOutputValues()).extracting(PolicyUpdate::step).containsExactly(2L, 4L);
+            try (VerifiedVersion v = log.readVerified(log.versions().get(2))) {
+                assertThat(v.manifest().parent()).isEqualTo(1);
+            }
+        }
+    }
+
+    @Test
+    void onCheckpointNoVisibleVersionIsRedoneAfterAFailure() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        OperatorSubtaskState snapshot;
+        try (var h = onCheckpoint(log)) {
+            h.open();
+            for (int i = 0; i < 2; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            snapshot = h.snapshot(1L, 1L); // version 1 staged before it
+            for (int i = 2; i < 4; i++) {
+                h.processElement(new StreamRecord<>(batch(i))); // version 2 staged, then the job "fails"
+            }
+        } // before checkpoint 1 was confirmed: nothing is visible yet
+        assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L);
+        try (var h = onCheckpoint(log)) {
+            h.initializeState(snapshot);
+            h.open(); // checkpoint 1 completed (the job restored it): version 1 is committed now
+            assertThat(log.versions()).extracting(PolicyUpdate::version).containsExactly(0L, 1L);
+            for (int i = 2; i < 4; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            h.snapshot(2L, 2L);
+            h.notifyOfCompletedCheckpoint(2L);
+            // The lost version 2 is trained again under its own number; every visible version's step is new.
+            assertThat(h.extractOutputValues()).extracting(PolicyUpdate::version).containsExactly(1L, 2L);
+            assertThat(log.versions()).extracting(PolicyUpdate::step).containsExactly(0L, 2L, 4L);
+        }
+    }
+
     @Test
     void aReadOnlyStoreDoesNotStopTraining() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);

@@ -35,12 +35,12 @@ public final class InMemoryWeightLog implements WeightLog {
     }
 
     @Override
-    public synchronized PolicyUpdate publish(PolicyUpdate u, VersionWriter writer) throws IOException {
+    public synchronized PolicyUpdate stage(PolicyUpdate u, VersionWriter writer) throws IOException {
         if (readOnly) {
             throw new IOException("read-only weight store");
         }
         String location = "mem://" + name + "/v" + u.version();
-        if (DIRS.get(name).containsKey(location)) {
+        if (isRetained(u)) {
             throw new IOException("version " + u.version() + " already published");
         }
         Map<String, byte[]> files = new ConcurrentHashMap<>();
@@ -76,14 +76,27 @@ public final class InMemoryWeightLog implements WeightLog {
         });
         Map<String, String> hashes = new TreeMap<>();
         files.forEach((f, b) -> hashes.put(f, Hashing.sha256(b)));
-        long parent = VERSIONS.get(name).stream().mapToLong(PolicyUpdate::version).filter(v -> v < u.version()).max().orElse(-1);
+        // Staged versions count (as in the file-system log): they are committed in order.
+        long parent = java.util.stream.LongStream.concat(VERSIONS.get(name).stream().mapToLong(PolicyUpdate::version),
+                DIRS.get(name).keySet().stream().mapToLong(l -> Long.parseLong(l.substring(l.lastIndexOf("/v") + 2))))
+                .filter(v -> v < u.version()).max().orElse(-1);
         byte[] manifest = VersionManifest.of(u, parent, hashes).bytes();
         files.put(VersionManifest.FILE, manifest);
         DIRS.get(name).put(location, files);
         PolicyUpdate announced = new PolicyUpdate(u.version(), u.step(), location, Hashing.sha256(manifest), u.publishedAt(),
                 u.loss(), u.margin(), u.logRatioMean(), u.reward(), u.freshFraction(), u.heldOutReward());
-        VERSIONS.get(name).add(announced);
         return announced;
+    }
+
+    @Override
+    public synchronized PolicyUpdate commit(PolicyUpdate staged) throws IOException {
+        if (!DIRS.get(name).containsKey(staged.location())) {
+            throw new IOException("version " + staged.version() + " was not staged");
+        }
+        if (!isRetained(staged)) {
+            VERSIONS.get(name).add(staged);
+        }
+        return staged;
     }
 
     /** Replaces one file of a version directory (to simulate tampering). */

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Samples a running embedded job every INTERVAL seconds until its JVM exits (bin/optune-soak).
+
+Usage: soak_sample.py PID RUN_DIR REST_URL OUT_CSV [INTERVAL]
+
+Per sample: JVM resident memory (RSS, from /proc), heap used (Flink's TaskManager metric), the newest
+completed checkpoint (size, duration, count; Flink's REST API), the select operator's share of it, the
+files and bytes under each output folder of the run directory, and the weight log's publish latency
+(newest announcement's file time minus the time its version was created).
+"""
+import csv
+import json
+import os
+import sys
+import time
+import urllib.request
+
+FOLDERS = ["weights", "feedback", "ledger", "dead-letters", "checkpoints"]
+
+
+def rest(base, path):
+    try:
+        with urllib.request.urlopen(base + path, timeout=5) as r:
+            return json.load(r)
+    except Exception:
+        return None
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+
+
+def tree(path):
+    files, size = 0, 0
+    for root, _, names in os.walk(path):
+        for n in names:
+            try:
+                size += os.path.getsize(os.path.join(root, n))
+                files += 1
+            except OSError:
+                pass  # removed while walking (retention at work)
+    return files, size
+
+
+def publish_latency_ms(weights):
+    ann = os.path.join(weights, "announcements")
+    try:
+        newest = max((n for n in os.listdir(ann) if n.endswith(".json")), default=None)
+        if newest is None:
+            return None
+        p = os.path.join(ann, newest)
+        with open(p) as f:
+            published_at = json.load(f)["publishedAt"]
+        return os.path.getmtime(p) * 1000 - published_at
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def main(pid, run_dir, base, out_csv, interval=10.0):
+    t0 = time.time()
+    cols = ["seconds", "rss_mb", "heap_used_mb", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
+            "select_state_mb", "publish_latency_ms", "versions_announced"]
+    cols += [f"{d}_files" for d in FOLDERS] + [f"{d}_mb" for d in FOLDERS]
+    with open(out_csv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        while os.path.exists(f"/proc/{pid}"):
+            row = {"seconds": round(time.time() - t0, 1), "rss_mb": rss_mb(pid)}
+            jobs = rest(base, "/jobs") or {}
+            running = [j["id"] for j in jobs.get("jobs", []) if j.get("status") == "RUNNING"]
+            if running:
+                jid = running[0]
+                cp = rest(base, f"/jobs/{jid}/checkpoints") or {}
+                done = (cp.get("latest") or {}).get("completed")
+                row["checkpoints_completed"] = (cp.get("counts") or {}).get("completed")
+                if done:
+                    row["checkpoint_size_mb"] = done.get("checkpointed_size", done.get("state_size", 0)) / 2**20
+                    row["checkpoint_duration_s"] = done.get("end_to_end_duration", 0) / 1000
+                    detail = rest(base, f"/jobs/{jid}/checkpoints/details/{done['id']}") or {}
+                    vertices = rest(base, f"/jobs/{jid}") or {}
+                    names = {v["id"]: v["name"] for v in vertices.get("vertices", [])}
+                    for vid, task in (detail.get("tasks") or {}).items():
+                        if "select" in names.get(vid, ""):
+                            row["select_state_mb"] = task.get("state_size", 0) / 2**20
+            tms = rest(base, "/taskmanagers") or {}
+            for tm in tms.get("taskmanagers", [])[:1]:
+                m = rest(base, f"/taskmanagers/{tm['id']}/metrics?get=Status.JVM.Memory.Heap.Used") or []
+                if m:
+                    row["heap_used_mb"] = float(m[0]["value"]) / 2**20
+            weights = os.path.join(run_dir, "weights")
+            row["publish_latency_ms"] = publish_latency_ms(weights)
+            try:
+                row["versions_announced"] = len(os.listdir(os.path.join(weights, "announcements")))
+            except OSError:
+                pass
+            for d in FOLDERS:
+                n, size = tree(os.path.join(run_dir, d))
+                row[f"{d}_files"], row[f"{d}_mb"] = n, size / 2**20
+            w.writerow(row)
+            f.flush()
+            time.sleep(interval)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]) if len(sys.argv) > 5 else 10.0)
