@@ -50,6 +50,15 @@ import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
  * ingest -> select -> generate -> score -> pair -> batch -> train -> policy updates, with two
  * feedback edges coming in through {@link Connections}: policy updates to the generators
  * (broadcast) and response memory from the pair step to the select step (keyed).
+ *
+ * <p><b>Checkpoints.</b> Flink checkpoints forward and broadcast edges aligned, and then every other
+ * input of the same task too. With all tasks at parallelism 1, unpartitioned edges would be forward,
+ * and the ledger and dead-letter sinks (four inputs each) would align while the trainer, reached by
+ * unaligned barriers through keyed edges, went on filling their blocked channels: the trainer then
+ * waits on the sink, the generator on the trainer, and the sink on the generator's barrier, for good
+ * (checkpoint 3 of an embedded run, 0 of 9 acknowledged). So every edge between tasks here is keyed or
+ * rebalanced; only the generator still aligns (its broadcast policy-update input), and nothing
+ * downstream of it aligns, so its alignment always ends.
  */
 public final class OptuneTopology {
     private OptuneTopology() {}
@@ -100,7 +109,9 @@ public final class OptuneTopology {
         // 3. generate: micro-batched sampling with the newest broadcast policy version
         SamplingConfig sampling = new SamplingConfig(conf.get(OptuneOptions.TEMPERATURE).floatValue(),
                 conf.get(OptuneOptions.TOP_P).floatValue(), conf.get(OptuneOptions.MAX_NEW_TOKENS), conf.get(OptuneOptions.SAMPLES));
+        // Edges between tasks are partitioned (rebalance or keyBy), not forward: see "Checkpoints" above.
         SingleOutputStreamOperator<Generation> generations = requests
+                .rebalance()
                 .connect(io.policyUpdates().broadcast())
                 .transform("generate", TypeInformation.of(Generation.class),
                         new GenerateOperator(io.weightLog(), sampling, maxPromptTokens, conf.get(OptuneOptions.GENERATE_BATCH),
@@ -124,8 +135,8 @@ public final class OptuneTopology {
         DataStream<PreferencePair> pairs = freshPairs.union(requests.getSideOutput(SelectFunction.REUSED_PAIRS));
         UserText userText = conf.get(OptuneOptions.AUDIT_USER_TEXT);
         if (io.pairAuditSink() != null) {
-            DataStream<PreferencePair> audited = userText == UserText.FULL ? pairs
-                    : pairs.map(userText::apply, TypeInformation.of(PreferencePair.class)).name("hash-audit-text").uid(Uids.HASH_AUDIT_TEXT);
+            DataStream<PreferencePair> audited = userText == UserText.FULL ? pairs.rebalance()
+                    : pairs.rebalance().map(userText::apply, TypeInformation.of(PreferencePair.class)).name("hash-audit-text").uid(Uids.HASH_AUDIT_TEXT);
             audited.sinkTo(io.pairAuditSink()).name("pair-audit-sink").uid(Uids.PAIR_AUDIT_SINK);
         }
 
@@ -159,7 +170,8 @@ public final class OptuneTopology {
         }
 
         DataStream<DeadLetter> deadLetters = prompts.getSideOutput(IngestFunction.DEAD_LETTERS)
-                .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), score.deadLetters());
+                .union(generations.getSideOutput(GenerateOperator.DEAD_LETTERS), score.deadLetters())
+                .rebalance();
         DataStream<DeadLetter> stored = userText == UserText.FULL ? deadLetters
                 : deadLetters.map(userText::apply, TypeInformation.of(DeadLetter.class)).name("hash-dead-letter-text").uid(Uids.HASH_DEAD_LETTER_TEXT);
         if (conf.getOptional(OptuneOptions.AUDIT_RETENTION).isPresent()) {
@@ -177,7 +189,8 @@ public final class OptuneTopology {
         DataStream<PromptOutcome> ledger = updates.getSideOutput(PromptOutcome.LEDGER)
                 .union(requests.getSideOutput(PromptOutcome.LEDGER), freshPairs.getSideOutput(PromptOutcome.LEDGER),
                         deadLetters.map(PromptOutcome::of, TypeInformation.of(PromptOutcome.class)).name("dead-letter-outcomes")
-                                .uid(Uids.DEAD_LETTER_OUTCOMES));
+                                .uid(Uids.DEAD_LETTER_OUTCOMES))
+                .rebalance();
         if (io.ledgerSink() != null) {
             DataStream<PromptOutcome> ledgerOut = ledger;
             if (conf.getOptional(OptuneOptions.LEDGER_RETENTION).isPresent() && conf.getOptional(OptuneOptions.LEDGER_PATH).isPresent()) {

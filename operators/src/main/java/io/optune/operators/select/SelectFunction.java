@@ -83,6 +83,7 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     public static final String IN_FLIGHT_REASON = "regeneration-in-flight";
     /** Arrivals between two auto-rho control steps. */
     static final int AUTO_INTERVAL = 100;
+    static final long AUTO_LOG_EVERY_MS = 30_000;
     private static final int STATE_FORMAT = 1;
 
     /** Accumulator names (job-wide totals). */
@@ -107,6 +108,11 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
     private transient int inFlightCount;
     private transient long autoArrivals;
     private transient long autoSince;
+    /** Auto rho's last logged value, when, and the range it moved in since. */
+    private transient double autoLogged;
+    private transient long autoLoggedAt;
+    private transient double autoLow;
+    private transient double autoHigh;
     private transient Counter regenerated;
     private transient Counter reused;
     private transient Counter newPrompts;
@@ -228,9 +234,18 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
             double before = selector.rho();
             double chosen = autoRho.update(inFlightCount, autoArrivals, now - autoSince);
             selector.setRho(chosen);
-            if (Math.abs(chosen - before) >= 0.05 || (int) (before * 20) != (int) (chosen * 20)) {
-                LOG.info("Auto rho: {} (was {}), {} regenerations in flight, realised {}", String.format("%.3f", chosen),
-                        String.format("%.3f", before), inFlightCount, String.format("%.3f", selector.realisedRho()));
+            autoLow = Math.min(autoLow, chosen);
+            autoHigh = Math.max(autoHigh, chosen);
+            // One line per half minute at most: the controller may oscillate across a bucket every interval.
+            if ((Math.abs(chosen - autoLogged) >= 0.05 || (int) (autoLogged * 20) != (int) (chosen * 20))
+                    && now - autoLoggedAt >= AUTO_LOG_EVERY_MS) {
+                LOG.info("Auto rho: {} (was {}; range {}..{} since the last line), {} regenerations in flight, realised {}",
+                        String.format("%.3f", chosen), String.format("%.3f", autoLogged), String.format("%.3f", autoLow),
+                        String.format("%.3f", autoHigh), inFlightCount, String.format("%.3f", selector.realisedRho()));
+                autoLogged = chosen;
+                autoLoggedAt = now;
+                autoLow = chosen;
+                autoHigh = chosen;
             }
             autoArrivals = 0;
             autoSince = now;
@@ -312,6 +327,8 @@ public class SelectFunction extends KeyedCoProcessFunction<String, Prompt, Memor
             auto = new AutoRho.Config(auto.min(), auto.max(), auto.targetInFlight(), auto.budgetPerSecond() / task.getNumberOfParallelSubtasks());
         }
         autoRho = auto == null ? null : new AutoRho(auto, config.rho());
+        autoLogged = autoLow = autoHigh = config.rho();
+        autoLoggedAt = 0;
         if (autoRho != null) {
             selector.setRho(autoRho.rho());
         }
