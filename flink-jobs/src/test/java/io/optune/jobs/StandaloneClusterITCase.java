@@ -133,13 +133,13 @@ class StandaloneClusterITCase {
 
             // Versions are published and every generator subtask, one per TaskManager, loads them.
             awaitJob(cluster, "versions published and loaded by both generators", Duration.ofSeconds(120), jobA, () ->
-                    log.versions().size() >= 2 && loadedAbove(cluster, "tm-1", 0) && loadedAbove(cluster, "tm-2", 0)
+                    log.history().size() >= 2 && loadedAbove(cluster, "tm-1", 0) && loadedAbove(cluster, "tm-2", 0)
                             && completedCheckpoints(cluster, jobA) >= 1 && allTasksRunning(cluster, jobA));
             Map<String, Set<Integer>> placement = Map.of("tm-1", generators(cluster, "tm-1"), "tm-2", generators(cluster, "tm-2"));
             assertThat(placement.values()).as("generator subtasks per TaskManager").containsExactlyInAnyOrder(Set.of(0), Set.of(1));
 
             // ---- kill -9 of a TaskManager, and a replacement ----
-            long versionsBefore = log.versions().size();
+            long versionsBefore = log.history().size();
             long lostAt = System.currentTimeMillis();
             cluster.kill("tm-2");
             cluster.startTaskManager("tm-3");
@@ -155,7 +155,7 @@ class StandaloneClusterITCase {
             JsonNode restored = restoredCheckpoint(cluster, jobA).orElseThrow();
             assertThat(restored.path("is_savepoint").asBoolean()).isFalse();
             phase(timings, "TaskManager lost -> restore started", (restored.path("restore_timestamp").asLong() - lostAt) / 1e3);
-            assertThat(log.versions().size()).isGreaterThan((int) versionsBefore);
+            assertThat(log.history().size()).isGreaterThan((int) versionsBefore);
 
             // ---- stop with a savepoint (CLI), resubmit through the REST API from it ----
             long stopAt = System.nanoTime();
@@ -194,7 +194,7 @@ class StandaloneClusterITCase {
                     .mapToLong(PromptOutcome::time).min().orElseThrow();
             phase(timings, "TaskManager lost -> training again", (firstTrainedAfterLoss - lostAt) / 1e3);
 
-            List<PolicyUpdate> versions = log.versions();
+            List<PolicyUpdate> versions = log.history(); // all of them: the log keeps the newest 20
             for (int i = 0; i < versions.size(); i++) {
                 assertThat(versions.get(i).version()).as("versions across both jobs").isEqualTo(i);
             }
