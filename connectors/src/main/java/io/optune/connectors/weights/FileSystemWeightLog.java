@@ -157,10 +157,6 @@ public final class FileSystemWeightLog implements WeightLog {
         return new Path(basePath, ANNOUNCEMENTS);
     }
 
-    public VersionRetention retention() {
-        return retention;
-    }
-
     /** Creates the directories; fails with a clear message when the store is not writable. */
     public void initialize() throws IOException {
         Path base = new Path(basePath);
