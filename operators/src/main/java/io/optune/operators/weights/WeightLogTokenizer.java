@@ -40,9 +40,15 @@ public final class WeightLogTokenizer implements Tokenizer {
     }
 
     private Tokenizer load() {
-        try (VerifiedVersion v = log.newestVerified(e -> { },
+        UntrustedVersionException[] lastRefusal = {null};
+        try (VerifiedVersion v = log.newestVerified(e -> lastRefusal[0] = e,
                 n -> PolicyDirectory.TOKENIZER_FILES.contains(n) || n.equals(HfCheckpoint.GENERATION))) {
             return PolicyDirectory.loadTokenizer(v.dir());
+        } catch (IllegalStateException e) {
+            if (lastRefusal[0] != null) {
+                e.addSuppressed(lastRefusal[0]); // why the newest version was refused
+            }
+            throw e;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the policy's tokenizer from the weight log: " + e.getMessage(), e);
         }
