@@ -25,7 +25,6 @@ import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
-import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.runtime.state.FunctionInitializationContext;
@@ -49,22 +48,18 @@ import java.util.List;
  *
  * <p>The whole trainer (policy, frozen reference, AdamW moments, step) is checkpointed, so a restore
  * resumes the exact optimisation: {@link TrainOperator} streams it to the checkpoint storage (run
- * this function only inside that operator). Versions continue from the larger of the checkpointed
- * counter and the newest version in the weight log, so they stay unique and increasing even when a
- * failure rolled the trainer back past versions it had already published.
+ * this function only inside that operator). Numbering versions and making them visible, at once or
+ * on checkpoints, is the {@link VersionPublisher}'s job.
  */
 public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate> implements CheckpointedFunction {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(TrainFunction.class);
 
     /**
-     * State names are part of the savepoint layout: never rename. {@code trainer-state} held the
+     * A state name is part of the savepoint layout: never rename. {@code trainer-state} held the
      * trainer as one byte array (checkpoints of earlier releases); it is still read, and left empty.
      */
     static final String TRAINER_STATE = "trainer-state";
-    static final String VERSION_STATE = "next-policy-version";
-    /** Versions staged but not yet announced (publication on checkpoints), as announcement JSON. */
-    static final String STAGED_STATE = "staged-policy-versions";
 
     private final WeightLog weightLog;
     private final DpoConfig dpo;
@@ -86,34 +81,20 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private String device = "cpu";
 
     private transient ListState<byte[]> legacyTrainerState;
-    private transient ListState<Long> versionState;
-    private transient ListState<String> stagedState;
-    /** Publication on checkpoints: versions staged since the last snapshot, and those by the checkpoint that holds them. */
-    private transient List<PolicyUpdate> stagedSinceSnapshot;
-    private transient java.util.TreeMap<Long, List<PolicyUpdate>> stagedByCheckpoint;
-    /** Staged versions of the checkpoint this trainer was restored from: committed at open. */
-    private transient List<PolicyUpdate> restoredStaged;
-    /** Versions committed at open, for {@link TrainOperator} to emit. */
-    private transient List<PolicyUpdate> committedAtOpen;
     private transient byte[] restoredTrainer;
-    private transient long restoredVersion;
+    private transient VersionPublisher publisher;
     private transient NDManager manager;
     private transient DpoTrainer trainer;
     private transient Tokenizer tokenizer;
     private transient PolicyDirectory.TokenizerFiles tokenizerFiles;
     private transient Evaluator evaluator;
-    private transient long nextVersion;
-    private transient long publishedVersion;
     private transient Window window;
-    /** Held-out reward of the last version this subtask published (NaN before, or without a held-out set). */
-    private transient volatile double lastHeldOutReward;
     private transient StepResult lastStep;
     private transient Counter pairsTrained;
     private transient org.apache.flink.api.common.accumulators.LongCounter pairsTrainedTotal;
 
     /** Accumulator name: pairs trained, job-wide (for progress and benchmarks). */
     public static final String ACC_PAIRS_TRAINED = "pairsTrained";
-    private transient Counter publishFailures;
     private transient Counter invalidPairs;
 
     /** Running sums since the last publication. */
@@ -189,22 +170,11 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     public void initializeState(FunctionInitializationContext context) throws Exception {
         legacyTrainerState = context.getOperatorStateStore().getListState(
                 new ListStateDescriptor<>(TRAINER_STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
-        versionState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(VERSION_STATE, Types.LONG));
-        stagedState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(STAGED_STATE, Types.STRING));
+        publisher = VersionPublisher.create(weightLog, publication, context.getOperatorStateStore(), context.isRestored());
         restoredTrainer = null;
-        restoredVersion = 0;
-        restoredStaged = new ArrayList<>();
-        stagedSinceSnapshot = new ArrayList<>();
-        stagedByCheckpoint = new java.util.TreeMap<>();
         if (context.isRestored()) {
-            for (String json : stagedState.get()) {
-                restoredStaged.add(io.optune.engine.Json.read(json, PolicyUpdate.class));
-            }
             for (byte[] b : legacyTrainerState.get()) {
                 restoredTrainer = b;
-            }
-            for (Long v : versionState.get()) {
-                restoredVersion = Math.max(restoredVersion, v);
             }
         }
     }
@@ -241,7 +211,6 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         if (manager == null) {
             manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         }
-        PolicyUpdate latest = weightLog.requireLatest();
         // Never start from a version that fails its checks, not even our own (the store may be shared).
         try (VerifiedVersion base = weightLog.newestVerified(e -> LOG.error("Refused a policy version: {}", e.getMessage()))) {
             if (trainer != null || restoredTrainer != null) {
@@ -276,36 +245,21 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         }
         trainer.setReferenceRefresh(referenceRefreshEvery, referenceMixup);
         restoredTrainer = null;
-        publishedVersion = latest.version();
-        // What the restored checkpoint staged is committed now: that checkpoint completed.
-        committedAtOpen = new ArrayList<>();
-        for (PolicyUpdate u : restoredStaged) {
-            PolicyUpdate announced = weightLog.commit(u);
-            committedAtOpen.add(announced);
-            publishedVersion = Math.max(publishedVersion, announced.version());
-            LOG.info("Published policy version {} at step {}, staged before the checkpoint this job was restored from",
-                    announced.version(), announced.step());
-        }
-        restoredStaged = new ArrayList<>();
-        nextVersion = Math.max(restoredVersion, publishedVersion + 1);
+        var group = getRuntimeContext().getMetricGroup();
+        publisher.open(group);
         if (heldOutSize > 0) {
             // Evaluation only: held-out task prompts are encoded there; training never encodes text.
             evaluator = new Evaluator(BuiltinTask.heldOut(heldOutSize, seed), new PromptEncoder(tokenizer, maxPromptTokens), evalMaxNewTokens);
         }
         window = new Window();
-        var group = getRuntimeContext().getMetricGroup();
         pairsTrained = group.counter("pairsTrained");
         getRuntimeContext().addAccumulator(ACC_PAIRS_TRAINED, pairsTrainedTotal = new org.apache.flink.api.common.accumulators.LongCounter());
-        publishFailures = group.counter("weightPublishFailures");
         invalidPairs = group.counter("invalidPairs");
         group.gauge("trainerStep", () -> trainer.step());
         group.gauge("skippedSteps", () -> trainer.skippedSteps());
-        group.gauge("policyVersion", () -> publishedVersion);
         group.gauge("loss", () -> lastStep == null ? Double.NaN : lastStep.loss());
         group.gauge("dpoMargin", () -> lastStep == null ? Double.NaN : lastStep.margin());
         group.gauge("logRatioMean", () -> lastStep == null ? Double.NaN : lastStep.logRatioMean());
-        lastHeldOutReward = Double.NaN;
-        group.gauge("heldOutReward", () -> lastHeldOutReward);
     }
 
     @Override
@@ -383,124 +337,34 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     }
 
     private void publish(Collector<PolicyUpdate> out) throws InterruptedException {
-        long version = nextVersion;
         double heldOut = evaluator == null ? Double.NaN : evaluator.evaluate(trainer.policy(), manager).meanReward();
         Window w = window;
-        PolicyUpdate update = new PolicyUpdate(version, trainer.step(), null, null, System.currentTimeMillis(),
+        PolicyUpdate update = new PolicyUpdate(publisher.nextVersion(), trainer.step(), null, null, System.currentTimeMillis(),
                 w.loss / Math.max(1, w.steps), w.margin / Math.max(1, w.steps), w.logRatioMean / Math.max(1, w.steps),
                 w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), heldOut);
-        for (int attempt = 1; ; attempt++) {
-            try {
-                VersionWriter files = dir -> PolicyDirectory.write(trainer.policy(), tokenizer, tokenizerFiles, weightsDtype, dir);
-                boolean now = publication == Publication.IMMEDIATE;
-                PolicyUpdate written = now ? weightLog.publish(update, files) : weightLog.stage(update, files);
-                nextVersion = version + 1;
-                window = new Window();
-                LOG.info("{} policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}% held-out {}",
-                        now ? "Published" : "Staged (visible once the next checkpoint completes)", version, trainer.step(),
-                        fmt(written.loss()), fmt(written.margin()), fmt(written.logRatioMean()),
-                        fmt(written.reward()), Math.round(100 * written.freshFraction()), fmt(heldOut));
-                if (now) {
-                    published(written);
-                    out.collect(written);
-                } else {
-                    stagedSinceSnapshot.add(written);
-                }
-                return;
-            } catch (IOException e) {
-                publishFailures.inc();
-                if (alreadyPublished(version)) {
-                    // The announcement (the commit point) landed but a later step failed: do not reuse
-                    // the number, or every following publication would collide with it.
-                    LOG.warn("Policy version {} was committed despite an error ({}); continuing with {}", version,
-                            e.getMessage(), version + 1);
-                    nextVersion = version + 1;
-                    publishedVersion = version;
-                    window = new Window();
-                    return;
-                }
-                if (attempt >= 3) {
-                    // Keep training; the next publication retries with the same version number.
-                    LOG.error("Could not publish policy version {} after {} attempts; training continues", version, attempt, e);
-                    return;
-                }
-                LOG.warn("Publishing policy version {} failed (attempt {}): {}", version, attempt, e.getMessage());
-                Thread.sleep(200L * attempt);
-            }
+        VersionWriter files = dir -> PolicyDirectory.write(trainer.policy(), tokenizer, tokenizerFiles, weightsDtype, dir);
+        VersionPublisher.Outcome outcome = publisher.publish(update, files);
+        if (outcome.written()) {
+            window = new Window();
         }
+        outcome.toEmit().ifPresent(out::collect);
     }
 
-    private void published(PolicyUpdate announced) {
-        publishedVersion = announced.version();
-        lastHeldOutReward = announced.heldOutReward();
-    }
-
-    /**
-     * Publication on checkpoints: announces, in order, the versions staged before checkpoint
-     * {@code checkpointId}, which has completed. Returns them for {@link TrainOperator} to emit. A
-     * version whose announcement fails stays staged, with every later one, for the next completed
-     * checkpoint (they are committed in order or not at all).
-     */
+    /** Publication on checkpoints: announces what checkpoint {@code checkpointId} holds, for {@link TrainOperator} to emit. */
     List<PolicyUpdate> commitStaged(long checkpointId) {
-        List<PolicyUpdate> announced = new ArrayList<>();
-        var due = stagedByCheckpoint.headMap(checkpointId, true);
-        while (!due.isEmpty()) {
-            List<PolicyUpdate> versions = due.firstEntry().getValue();
-            while (!versions.isEmpty()) {
-                PolicyUpdate u = versions.get(0);
-                try {
-                    published(weightLog.commit(u));
-                } catch (IOException e) {
-                    publishFailures.inc();
-                    LOG.warn("Could not announce policy version {} at checkpoint {} (retried at the next): {}", u.version(),
-                            checkpointId, e.getMessage());
-                    return announced;
-                }
-                versions.remove(0);
-                announced.add(u);
-                LOG.info("Published policy version {} at step {} (checkpoint {} complete, {} ms after it was staged)", u.version(),
-                        u.step(), checkpointId, System.currentTimeMillis() - u.publishedAt());
-            }
-            due.pollFirstEntry();
-        }
-        return announced;
+        return publisher.commitStaged(checkpointId);
     }
 
     /** Versions committed while opening (staged by the checkpoint this job restored), once. */
     List<PolicyUpdate> takeCommittedAtOpen() {
-        List<PolicyUpdate> out = committedAtOpen == null ? List.of() : committedAtOpen;
-        committedAtOpen = null;
-        return out;
-    }
-
-    private boolean alreadyPublished(long version) {
-        try {
-            return weightLog.latest().map(u -> u.version() >= version).orElse(false);
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    private static String fmt(double v) {
-        return String.format("%.3f", v);
+        return publisher.takeCommittedAtOpen();
     }
 
     @Override
     public void snapshotState(FunctionSnapshotContext context) throws Exception {
-        // The trainer itself is streamed by TrainOperator; only the version counter is list state.
+        // The trainer itself is streamed by TrainOperator; the publisher lists its counter and staged versions.
         legacyTrainerState.clear();
-        versionState.update(List.of(nextVersion));
-        if (!stagedSinceSnapshot.isEmpty()) {
-            stagedByCheckpoint.put(context.getCheckpointId(), stagedSinceSnapshot);
-            stagedSinceSnapshot = new ArrayList<>();
-        }
-        List<String> staged = new ArrayList<>();
-        for (List<PolicyUpdate> versions : stagedByCheckpoint.values()) {
-            for (PolicyUpdate u : versions) {
-                staged.add(io.optune.engine.Json.write(u));
-            }
-        }
-        stagedState.update(staged);
+        publisher.snapshotState(context.getCheckpointId());
     }
 
     @Override
