@@ -268,7 +268,8 @@ public final class JobConfig {
                 throw new IllegalArgumentException("invalid value for " + option.key() + ": " + e.getMessage(), e);
             }
         }
-        for (var option : List.of(OptuneOptions.ENGINE_DEVICE, OptuneOptions.GENERATE_DEVICE, OptuneOptions.TRAIN_DEVICE)) {
+        for (var option : List.of(OptuneOptions.ENGINE_DEVICE, OptuneOptions.GENERATE_DEVICE, OptuneOptions.TRAIN_DEVICE,
+                OptuneOptions.REWARD_DEVICE)) {
             // Form only: the client loads no natives; a GPU the engine lacks fails the operator at open.
             conf.getOptional(option).ifPresent(d -> {
                 try {

@@ -514,7 +514,7 @@ public final class OptuneOptions {
                     + "checkpoints (the summary names the newest) for a new job to resume from.");
     public static final ConfigOption<String> ENGINE_DEVICE = ConfigOptions.key("optune.engine.device")
             .stringType().defaultValue("cpu")
-            .withDescription("Where the engine runs the generators and the trainer: cpu, gpu (the first GPU) or gpu:N. "
+            .withDescription("Where the engine runs the generators, the trainer and an in-job reward checkpoint: cpu, gpu (the first GPU) or gpu:N. "
                     + "A GPU needs DJL's PyTorch natives with CUDA (docs/GPU.md); a GPU the engine does not see fails "
                     + "the operator at open with the count it sees. Several generator subtasks may share one GPU.");
     public static final ConfigOption<String> GENERATE_DEVICE = ConfigOptions.key("optune.engine.generate-device")
@@ -524,6 +524,10 @@ public final class OptuneOptions {
     public static final ConfigOption<String> TRAIN_DEVICE = ConfigOptions.key("optune.engine.train-device")
             .stringType().noDefaultValue()
             .withDescription("Device of the trainer (policy, reference, optimizer moments) when it differs from "
+                    + "optune.engine.device.");
+    public static final ConfigOption<String> REWARD_DEVICE = ConfigOptions.key("optune.engine.reward-device")
+            .stringType().noDefaultValue()
+            .withDescription("Device of the in-job reward checkpoint (optune.reward.type CHECKPOINT) when it differs from "
                     + "optune.engine.device.");
     public static final ConfigOption<String> ENGINE_PRECISION = ConfigOptions.key("optune.engine.precision")
             .stringType().defaultValue("float32")

@@ -101,15 +101,16 @@ public final class RewardModels {
                 String snapshot = conf.get(OptuneOptions.REWARD_NEURAL_SNAPSHOT);
                 int maxPromptTokens = conf.get(OptuneOptions.MAX_PROMPT_TOKENS);
                 checkExists(snapshot, OptuneOptions.REWARD_NEURAL_SNAPSHOT.key());
-                return () -> NeuralRewardModel.fromDirectory(java.nio.file.Path.of(new Path(snapshot).toUri().getPath()), maxPromptTokens);
+                String device = OptuneTopology.device(conf, OptuneOptions.REWARD_DEVICE);
+                return () -> NeuralRewardModel.fromDirectory(java.nio.file.Path.of(new Path(snapshot).toUri().getPath()), maxPromptTokens,
+                        device);
             }
             case CHECKPOINT: {
                 String dir = conf.get(OptuneOptions.REWARD_CHECKPOINT);
                 String tokenizer = conf.getOptional(OptuneOptions.REWARD_TOKENIZER).orElse(null);
                 int batch = conf.get(OptuneOptions.REWARD_BATCH_SIZE);
                 checkRewardCheckpoint(dir);
-                // The engine's default device; the engine-device option passes its value here.
-                return checkpoint(dir, tokenizer, batch, null);
+                return checkpoint(dir, tokenizer, batch, OptuneTopology.device(conf, OptuneOptions.REWARD_DEVICE));
             }
             case HTTP:
                 throw new IllegalArgumentException("optune.reward.type HTTP scores through async I/O in the topology "
@@ -123,7 +124,7 @@ public final class RewardModels {
      * A factory for the in-job checkpoint reward.
      *
      * @param tokenizerDir a local tokenizer directory, or null for the checkpoint's own files
-     * @param device the engine device ({@code cpu}, {@code gpu0}, ...), or null for the engine's default
+     * @param device the engine device ({@code cpu}, {@code gpu}, {@code gpu:N}), or null for the engine's default
      */
     public static RewardModelFactory checkpoint(String dir, String tokenizerDir, int batchSize, String device) {
         return () -> {

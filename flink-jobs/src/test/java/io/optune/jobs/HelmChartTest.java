@@ -237,6 +237,32 @@ class HelmChartTest {
     }
 
     @Test
+    void theRewardServiceTokenComesFromASecretFileAndNeverFromValues() throws Exception {
+        String yaml = new Helm(CHART).template().withName("align").set("reward.tokenSecret", "rm-token")
+                .set("reward.tokenKey", "bearer").call();
+        JsonNode d = null;
+        for (JsonNode n : new ObjectMapper().readValues(new YAMLFactory().createParser(yaml), JsonNode.class).readAll()) {
+            if (n != null && n.path("kind").asText().equals("FlinkDeployment")) {
+                d = n;
+            }
+        }
+        assertThat(d).isNotNull();
+        JsonNode pod = d.path("spec").path("podTemplate").path("spec");
+        assertThat(pod.path("volumes")).anySatisfy(v -> {
+            assertThat(v.path("name").asText()).isEqualTo("reward-token");
+            assertThat(v.path("secret").path("secretName").asText()).isEqualTo("rm-token");
+            assertThat(v.path("secret").path("defaultMode").asInt()).isEqualTo(0400);
+        });
+        assertThat(pod.path("containers").get(0).path("volumeMounts")).anySatisfy(m -> {
+            assertThat(m.path("name").asText()).isEqualTo("reward-token");
+            assertThat(m.path("mountPath").asText()).isEqualTo("/opt/optune/reward-token");
+            assertThat(m.path("readOnly").asBoolean()).isTrue();
+        });
+        assertThat(args(d)).containsSubsequence("--optune.reward.http.token-file", "/opt/optune/reward-token/bearer");
+        assertThat(new Helm(CHART).template().withName("align").call()).doesNotContain("reward-token");
+    }
+
+    @Test
     void theGrafanaDashboardShipsAsAConfigMapForTheSidecar() throws Exception {
         List<JsonNode> docs = render(new Helm(CHART));
         JsonNode cm = docs.stream().filter(x -> x.path("metadata").path("name").asText().equals("align-optune-flink-grafana-dashboard"))

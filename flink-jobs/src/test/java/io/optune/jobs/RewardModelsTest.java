@@ -100,6 +100,15 @@ class RewardModelsTest {
         } finally {
             ((AutoCloseable) model).close();
         }
+        // The device options reach the loader (this machine has no GPU, so asking for one is refused there, by name).
+        Map<String, String> onGpu = new java.util.HashMap<>(c.toMap());
+        onGpu.put("optune.engine.reward-device", "gpu:1");
+        assertThatThrownBy(() -> RewardModels.factory(Configuration.fromMap(onGpu)).create())
+                .hasMessageContaining("device 'gpu:1' asks for a GPU");
+        Map<String, String> engineGpu = new java.util.HashMap<>(c.toMap());
+        engineGpu.put("optune.engine.device", "gpu");
+        assertThatThrownBy(() -> RewardModels.factory(Configuration.fromMap(engineGpu)).create())
+                .hasMessageContaining("device 'gpu' asks for a GPU");
     }
 
     @Test

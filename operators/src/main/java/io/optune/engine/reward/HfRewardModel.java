@@ -71,7 +71,7 @@ public final class HfRewardModel implements RewardModel, AutoCloseable {
 
     /**
      * @param batchSize sequences per forward pass (>= 1)
-     * @param device the engine device, e.g. {@code cpu} or {@code gpu0}; null for the engine's default
+     * @param device the engine device, e.g. {@code cpu}, {@code gpu} or {@code gpu:N}; null for the engine's default
      * @param ropePrecision RoPE frequencies rounded to a half type (to reproduce a transformers model
      *     cast to one, see {@link RopePrecision}); null for float32 frequencies
      */
@@ -141,7 +141,7 @@ public final class HfRewardModel implements RewardModel, AutoCloseable {
         }
         int pad = config.hasNonNull("pad_token_id") ? config.get("pad_token_id").asInt() : -1;
         NDManager manager = settings.device() == null ? NDManager.newBaseManager()
-                : NDManager.newBaseManager(Device.fromName(settings.device()));
+                : NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(settings.device()));
         try {
             TransformerLM model = HfCheckpoint.load(checkpoint, manager, settings.ropePrecision()).model();
             if (tokenizer != null && tokenizer.vocabSize() > model.config().vocabSize()) {

@@ -43,10 +43,11 @@ public final class NeuralRewardModel implements RewardModel, AutoCloseable {
      * Loads a trained reward model from a checkpoint directory (a transformer with a scalar head and
      * its tokenizer files, as {@code PolicyDirectory.write(model(), tokenizer, ...)} writes it after
      * {@link Trainer} steps: a {@code GPT2ForSequenceClassification} checkpoint); prompts longer than
-     * {@code maxPromptTokens} score NaN.
+     * {@code maxPromptTokens} score NaN. It runs on {@code device} ({@code cpu}, {@code gpu},
+     * {@code gpu:N}).
      */
-    public static NeuralRewardModel fromDirectory(java.nio.file.Path dir, int maxPromptTokens) throws java.io.IOException {
-        NDManager manager = NDManager.newBaseManager();
+    public static NeuralRewardModel fromDirectory(java.nio.file.Path dir, int maxPromptTokens, String device) throws java.io.IOException {
+        NDManager manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         try {
             io.optune.engine.checkpoint.PolicyDirectory.Loaded loaded = io.optune.engine.checkpoint.PolicyDirectory.load(dir, manager);
             if (!loaded.model().hasScalarHead()) {

@@ -172,6 +172,16 @@ class AsyncScoreFunctionTest {
     }
 
     @Test
+    void a429IsRetriedAndThenScores() throws Exception {
+        server = RewardTestServer.start(HttpRewardConfig.Protocol.OPTUNE, 2);
+        server.behave(Behaviour.STATUS, 2).status(429);
+        ScoreResult r = only(run(config().build(), 3, Duration.ofSeconds(30), List.of(text("p", "a", "bb"))));
+        assertThat(r.isScored()).isTrue();
+        assertThat(r.scored().rewards()).containsExactly(1, 2);
+        assertThat(server.received()).hasSize(3);
+    }
+
+    @Test
     void a400IsNotRetriedAndIsDeadLettered() throws Exception {
         server = RewardTestServer.start(HttpRewardConfig.Protocol.OPTUNE, 2);
         server.behave(Behaviour.STATUS).status(400);
@@ -208,6 +218,16 @@ class AsyncScoreFunctionTest {
         server.behave(Behaviour.GARBAGE);
         ScoreResult r = only(run(config().build(), 2, Duration.ofSeconds(30), List.of(text("p", "a", "bb"))));
         assertThat(r.deadLetter().reason()).isEqualTo("reward-http-malformed");
+        assertThat(server.received()).hasSize(2);
+    }
+
+    @Test
+    void aCorruptGzipAnswerIsRetriedThenDeadLetteredAsMalformed() throws Exception {
+        server = RewardTestServer.start(HttpRewardConfig.Protocol.OPTUNE, 2);
+        server.behave(Behaviour.BAD_GZIP);
+        ScoreResult r = only(run(config().build(), 2, Duration.ofSeconds(30), List.of(text("p", "a", "bb"))));
+        assertThat(r.deadLetter().reason()).isEqualTo("reward-http-malformed");
+        assertThat(r.deadLetter().detail()).contains("gzipped answer").contains("corrupt");
         assertThat(server.received()).hasSize(2);
     }
 
@@ -252,5 +272,18 @@ class AsyncScoreFunctionTest {
         ScoreResult two = out.stream().filter(r -> !r.isScored()).findFirst().orElseThrow();
         assertThat(two.deadLetter().reason()).isEqualTo("non-finite-reward");
         assertThat(two.deadLetter().promptId()).isEqualTo("two");
+    }
+
+    @Test
+    void infiniteScoresAreDroppedLikeNaN() throws Exception {
+        server = RewardTestServer.start(HttpRewardConfig.Protocol.OPTUNE, 2);
+        server.behave(Behaviour.INFINITE); // the first response of every prompt gets Infinity
+        List<ScoreResult> out = run(config().build(), 2, Duration.ofSeconds(30),
+                List.of(text("four", "a", "bb", "ccc", "dddd"), text("two", "a", "bb")));
+        assertThat(out).hasSize(2);
+        ScoreResult four = out.stream().filter(ScoreResult::isScored).findFirst().orElseThrow();
+        assertThat(four.scored().generation().responses()).extracting(SampledResponse::text).containsExactly("bb", "ccc", "dddd");
+        ScoreResult two = out.stream().filter(r -> !r.isScored()).findFirst().orElseThrow();
+        assertThat(two.deadLetter().reason()).isEqualTo("non-finite-reward");
     }
 }

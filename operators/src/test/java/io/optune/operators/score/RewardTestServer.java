@@ -42,10 +42,17 @@ import java.util.zip.GZIPOutputStream;
 public final class RewardTestServer implements AutoCloseable {
 
     /** What the next answers do. */
-    public enum Behaviour { OK, STATUS, HANG, CLOSE, GARBAGE, WRONG_LENGTH, NAN }
+    public enum Behaviour { OK, STATUS, HANG, CLOSE, GARBAGE, WRONG_LENGTH, NAN, INFINITE, BAD_GZIP }
 
     /** One request as received. */
     public record Received(int items, int responses, String authorization, String contentEncoding, JsonNode body) {}
+
+    static {
+        // The JDK server writes a response's headers and body separately and leaves Nagle's algorithm on by
+        // default, so each answer waited ~40 ms for the client's delayed ACK: the benchmark measured that stall
+        // (0.52 of the bound at every concurrency), not our client. Read once, when the first server starts.
+        System.setProperty("sun.net.httpserver.nodelay", "true");
+    }
 
     // Bare NaN literals, as Python's json.dumps writes them.
     private static final ObjectMapper MAPPER = com.fasterxml.jackson.databind.json.JsonMapper.builder()
@@ -201,6 +208,15 @@ public final class RewardTestServer implements AutoCloseable {
                     // Closing short of the announced length makes the server drop the connection.
                 }
                 case GARBAGE -> send(ex, 200, "<html>not json".getBytes(StandardCharsets.UTF_8));
+                case BAD_GZIP -> {
+                    // Says gzip, sends plain JSON: what a misconfigured proxy does.
+                    byte[] plain = MAPPER.writeValueAsBytes(answer(body, Behaviour.OK));
+                    ex.getResponseHeaders().set("Content-Encoding", "gzip");
+                    ex.sendResponseHeaders(200, plain.length);
+                    try (OutputStream os = ex.getResponseBody()) {
+                        os.write(plain);
+                    }
+                }
                 default -> send(ex, 200, MAPPER.writeValueAsBytes(answer(body, b)));
             }
         } catch (RuntimeException | IOException e) {
@@ -218,7 +234,7 @@ public final class RewardTestServer implements AutoCloseable {
                 String prompt = r.has("prompt") ? r.path("prompt").asText() : r.path("messages").toString();
                 ArrayNode s = scores.addArray();
                 for (JsonNode resp : r.path("responses")) {
-                    s.add(b == Behaviour.NAN && s.isEmpty() ? Double.NaN : scorer.applyAsDouble(prompt, resp.asText()));
+                    s.add(s.isEmpty() && nonFinite(b) ? nonFiniteScore(b) : scorer.applyAsDouble(prompt, resp.asText()));
                 }
                 if (b == Behaviour.WRONG_LENGTH) {
                     s.add(0.0);
@@ -230,12 +246,21 @@ public final class RewardTestServer implements AutoCloseable {
         for (JsonNode pair : body.path("inputs")) {
             double score = scorer.applyAsDouble(pair.get(0).asText(), pair.get(1).asText());
             ArrayNode labels = out.addArray();
-            labels.addObject().put("score", b == Behaviour.NAN && out.size() == 1 ? Double.NaN : score).put("label", "LABEL_0");
+            labels.addObject().put("score", nonFinite(b) && out.size() == 1 ? nonFiniteScore(b) : score).put("label", "LABEL_0");
         }
         if (b == Behaviour.WRONG_LENGTH) {
             out.addArray().addObject().put("score", 0.0).put("label", "LABEL_0");
         }
         return out;
+    }
+
+    private static boolean nonFinite(Behaviour b) {
+        return b == Behaviour.NAN || b == Behaviour.INFINITE;
+    }
+
+    /** Written as bare literals, as Python's json.dumps writes them: NaN or Infinity. */
+    private static double nonFiniteScore(Behaviour b) {
+        return b == Behaviour.NAN ? Double.NaN : Double.POSITIVE_INFINITY;
     }
 
     private void send(HttpExchange ex, int code, byte[] body) throws IOException {
