@@ -261,11 +261,27 @@ public final class EmbeddedMain {
                 flink.get(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTING_TIMEOUT), jobStartedAt);
         long end = System.nanoTime() + conf.get(OptuneOptions.DURATION).toNanos();
         long every = conf.get(OptuneOptions.PROGRESS_INTERVAL).toMillis();
+        // A bounded feed ends the run once the ledger accounts for it, rather than at the duration.
+        String ledgerPath = conf.get(OptuneOptions.LEDGER_PATH);
+        boolean localLedger = ledgerPath.startsWith("/") || ledgerPath.startsWith("file:");
+        FeedLedger fed = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN && localLedger
+                ? conf.getOptional(OptuneOptions.BUILTIN_COUNT).map(n -> new FeedLedger(localPath(ledgerPath), n)).orElse(null)
+                : null;
+        long nextProgress = System.nanoTime() + every * 1_000_000L;
         while (System.nanoTime() < end) {
-            Thread.sleep(Math.max(1, Math.min(every, (end - System.nanoTime()) / 1_000_000)));
+            long due = Math.min(end, fed == null ? nextProgress : Math.min(nextProgress, System.nanoTime() + 1_000_000_000L));
+            Thread.sleep(Math.max(1, (due - System.nanoTime()) / 1_000_000));
             if (job.getJobStatus().get().isGloballyTerminalState()) {
                 break;
             }
+            if (fed != null && fed.accountedFor()) {
+                say("the feed's " + fed.expected() + " arrivals are all accounted for in the ledger; stopping before the duration");
+                break;
+            }
+            if (System.nanoTime() < nextProgress) {
+                continue;
+            }
+            nextProgress = System.nanoTime() + every * 1_000_000L;
             progress(job, log, t0, jobStartedAt, baseline, deadLetters, runDir, timeline);
             checkpoints.overdue(System.currentTimeMillis()).ifPresent(w -> {
                 System.out.println(w);

@@ -499,7 +499,9 @@ public final class OptuneOptions {
                     + "message, when it is taken; 0 picks any free port).");
     public static final ConfigOption<Duration> DURATION = ConfigOptions.key("optune.embedded.duration")
             .durationType().defaultValue(Duration.ofMinutes(5))
-            .withDescription("Embedded run: how long the job runs before it is stopped with a savepoint.");
+            .withDescription("Embedded run: how long the job runs before it is stopped with a savepoint. A bounded "
+                    + "built-in feed (optune.source.builtin.count) stops it earlier, once the prompt ledger accounts for "
+                    + "every arrival.");
     /** How the embedded run ends. */
     public enum StopMode {
         /** Stop with a savepoint (resume with execution.state-recovery.path). */
