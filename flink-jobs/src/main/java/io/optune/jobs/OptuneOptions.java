@@ -251,8 +251,12 @@ public final class OptuneOptions {
                     + "tokenizer_config.json with its chat template), when the checkpoint directory has none.");
     public static final ConfigOption<Integer> REWARD_BATCH_SIZE = ConfigOptions.key("optune.reward.batch-size")
             .intType().defaultValue(16)
-            .withDescription("CHECKPOINT reward: sequences scored per forward pass (responses of several prompts "
-                    + "are not mixed: one call scores one prompt's K responses, in chunks of this size).");
+            .withDescription("CHECKPOINT and NEURAL rewards: responses scored per forward pass, gathered from several "
+                    + "generations (async I/O: the model runs on its own thread, never on the operator's).");
+    public static final ConfigOption<Duration> REWARD_BATCH_MAX_DELAY = ConfigOptions.key("optune.reward.batch-max-delay")
+            .durationType().defaultValue(Duration.ofMillis(20))
+            .withDescription("CHECKPOINT and NEURAL rewards: how long a partial forward-pass batch waits for more "
+                    + "generations before it is scored.");
     public static final ConfigOption<String> REWARD_NEURAL_SNAPSHOT = ConfigOptions.key("optune.reward.neural.snapshot")
             .stringType().noDefaultValue()
             .withDescription("NEURAL reward: a local checkpoint directory holding a transformer with a scalar head "
@@ -260,7 +264,7 @@ public final class OptuneOptions {
                     + "PolicyDirectory.write.");
     public static final ConfigOption<Duration> SCORE_TIMEOUT = ConfigOptions.key("optune.score.timeout")
             .durationType().defaultValue(Duration.ofSeconds(10))
-            .withDescription("Timeout of one reward-model call.");
+            .withDescription("Timeout of one reward-model call (one forward pass of an in-job model).");
     public static final ConfigOption<Integer> SCORE_ATTEMPTS = ConfigOptions.key("optune.score.max-attempts")
             .intType().defaultValue(3)
             .withDescription("Attempts per generation before it is dead-lettered.");

@@ -26,6 +26,7 @@ import io.optune.operators.records.Prompt;
 import io.optune.operators.records.PromptOutcome;
 import io.optune.operators.records.ScoredGeneration;
 import io.optune.operators.score.RewardModelFactory;
+import io.optune.operators.score.AsyncModelScoreFunction;
 import io.optune.operators.score.AsyncScoreFunction;
 import io.optune.operators.score.HttpRewardConfig;
 import io.optune.operators.score.ScoreFunction;
@@ -230,6 +231,29 @@ public final class OptuneTopology {
                     .name("score-http-split").uid(Uids.SCORE_HTTP_SPLIT).setParallelism(parallelism);
             return new ScoreStep(scored, scored.getSideOutput(ScoreResultSplit.DEAD_LETTERS));
         }
+        if (conf.get(OptuneOptions.REWARD_TYPE).learned()) {
+            // A learned model's forward pass is heavy: batched across generations, on its own thread (async I/O).
+            int batch = conf.get(OptuneOptions.REWARD_BATCH_SIZE);
+            int k = conf.get(OptuneOptions.SAMPLES);
+            Duration delay = conf.get(OptuneOptions.REWARD_BATCH_MAX_DELAY);
+            int attempts = conf.get(OptuneOptions.SCORE_ATTEMPTS);
+            Duration backoff = Duration.ofMillis(200);
+            Duration maxBackoff = Duration.ofSeconds(2);
+            // Room for the batch in the model and the next one filling behind it.
+            int capacity = Math.max(8, 3 * ((batch + k - 1) / k));
+            SingleOutputStreamOperator<ScoreResult> results = AsyncDataStream.unorderedWaitWithRetry(generations,
+                            new AsyncModelScoreFunction(rewardModel(conf), batch, delay),
+                            AsyncModelScoreFunction.operatorTimeout(conf.get(OptuneOptions.SCORE_TIMEOUT), delay, capacity, k, batch,
+                                    attempts, maxBackoff).toMillis(),
+                            TimeUnit.MILLISECONDS, capacity, AsyncScoreFunction.retryStrategy(attempts, backoff, maxBackoff))
+                    .returns(TypeInformation.of(ScoreResult.class))
+                    .name("score-model").uid(Uids.SCORE_MODEL).setParallelism(parallelism);
+            SingleOutputStreamOperator<ScoredGeneration> scored = results
+                    .process(new ScoreResultSplit(), TypeInformation.of(ScoredGeneration.class))
+                    .name("score-model-split").uid(Uids.SCORE_MODEL_SPLIT).setParallelism(parallelism);
+            return new ScoreStep(scored, scored.getSideOutput(ScoreResultSplit.DEAD_LETTERS));
+        }
+        // The built-in verifier costs microseconds: scored in line.
         SingleOutputStreamOperator<ScoredGeneration> scored = generations
                 .process(new ScoreFunction(rewardModel(conf), conf.get(OptuneOptions.SCORE_TIMEOUT), conf.get(OptuneOptions.SCORE_ATTEMPTS)),
                         TypeInformation.of(ScoredGeneration.class))

@@ -11,6 +11,8 @@ public final class Uids {
     public static final String SCORE = "score";
     /** The score step against a remote reward service: the async operator, then the split into scored and dead letters. */
     public static final String SCORE_HTTP = "score-http";
+    public static final String SCORE_MODEL = "score-model";
+    public static final String SCORE_MODEL_SPLIT = "score-model-split";
     public static final String SCORE_HTTP_SPLIT = "score-http-split";
     public static final String PAIRS = "build-pairs";
     public static final String BATCH = "batch";

@@ -43,7 +43,7 @@ public class AsyncScoreFunction extends RichAsyncFunction<Generation, ScoreResul
     private final HttpRewardConfig config;
 
     private transient HttpRewardClient client;
-    private transient RewardBatcher batcher;
+    private transient RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> batcher;
     private transient ScheduledExecutorService timer;
     private transient Map<Generation, Boolean> seen;
     private transient Counter requests;
@@ -117,7 +117,7 @@ public class AsyncScoreFunction extends RichAsyncFunction<Generation, ScoreResul
             t.setDaemon(true);
             return t;
         });
-        batcher = new RewardBatcher(client::score, config.batchMaxResponses(), config.batchMaxDelay().toMillis(),
+        batcher = new RewardBatcher<>(client::score, config.batchMaxResponses(), config.batchMaxDelay().toMillis(),
                 config.maxInFlight(), timer);
         group.gauge("rewardHttpInFlight", batcher::inFlight);
         group.gauge("rewardHttpQueued", batcher::queued);

@@ -43,7 +43,12 @@ import java.util.zip.GZIPOutputStream;
 public final class HttpRewardClient implements AutoCloseable {
 
     /** One prompt's responses: {@code prompt} text or chat {@code messages} (the other null). */
-    public record Item(String id, String prompt, List<ChatMessage> messages, List<String> responses) {}
+    public record Item(String id, String prompt, List<ChatMessage> messages, List<String> responses) implements RewardBatcher.Sized {
+        @Override
+        public int responseCount() {
+            return responses.size();
+        }
+    }
 
     /** One item's outcome: its scores (finite or not, as the service sent them) or why it has none. */
     public record Scores(double[] values, RewardHttpException error) {}

@@ -14,24 +14,33 @@ import java.util.function.Function;
  * queued item has waited {@code maxDelayMs}, with at most {@code maxInFlight} requests outstanding
  * (free of Flink). {@link #submit} never blocks: it queues, and a request is sent from the caller's
  * thread, the timer thread or the thread that finished the previous request. An item with more
- * responses than {@code maxResponses} goes alone.
+ * responses than {@code maxResponses} goes alone. Serves the remote service (requests over HTTP) and
+ * in-job reward models (forward passes on one model thread) alike.
+ *
+ * @param <I> an item: one generation's responses to score
+ * @param <S> what comes back for one item
  */
-final class RewardBatcher {
-    private final Function<List<HttpRewardClient.Item>, CompletableFuture<List<HttpRewardClient.Scores>>> sender;
+final class RewardBatcher<I extends RewardBatcher.Sized, S> {
+    /** An item's weight in a request: its number of responses. */
+    interface Sized {
+        int responseCount();
+    }
+
+    private final Function<List<I>, CompletableFuture<List<S>>> sender;
     private final int maxResponses;
     private final long maxDelayNanos;
     private final int maxInFlight;
     private final ScheduledExecutorService timer;
 
-    private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    private final ArrayDeque<Pending<I, S>> queue = new ArrayDeque<>();
     private int queuedResponses;
     private int inFlight;
     private boolean timerArmed;
     private boolean closed;
 
-    private record Pending(HttpRewardClient.Item item, CompletableFuture<HttpRewardClient.Scores> result, long arrivedAt) {}
+    private record Pending<I, S>(I item, CompletableFuture<S> result, long arrivedAt) {}
 
-    RewardBatcher(Function<List<HttpRewardClient.Item>, CompletableFuture<List<HttpRewardClient.Scores>>> sender,
+    RewardBatcher(Function<List<I>, CompletableFuture<List<S>>> sender,
             int maxResponses, long maxDelayMs, int maxInFlight, ScheduledExecutorService timer) {
         this.sender = sender;
         this.maxResponses = maxResponses;
@@ -41,15 +50,15 @@ final class RewardBatcher {
     }
 
     /** Queues {@code item}; the future completes with its scores, or exceptionally when its request failed. */
-    CompletableFuture<HttpRewardClient.Scores> submit(HttpRewardClient.Item item) {
-        CompletableFuture<HttpRewardClient.Scores> f = new CompletableFuture<>();
+    CompletableFuture<S> submit(I item) {
+        CompletableFuture<S> f = new CompletableFuture<>();
         synchronized (this) {
             if (closed) {
                 f.completeExceptionally(new IllegalStateException("the reward batcher is closed"));
                 return f;
             }
-            queue.add(new Pending(item, f, System.nanoTime()));
-            queuedResponses += item.responses().size();
+            queue.add(new Pending<>(item, f, System.nanoTime()));
+            queuedResponses += item.responseCount();
         }
         drain();
         return f;
@@ -64,16 +73,16 @@ final class RewardBatcher {
     }
 
     private void drain() {
-        List<List<Pending>> toSend = new ArrayList<>();
+        List<List<Pending<I, S>>> toSend = new ArrayList<>();
         synchronized (this) {
             long now = System.nanoTime();
             while (!closed && inFlight < maxInFlight && !queue.isEmpty()
                     && (queuedResponses >= maxResponses || now - queue.peek().arrivedAt() >= maxDelayNanos)) {
-                List<Pending> batch = new ArrayList<>();
+                List<Pending<I, S>> batch = new ArrayList<>();
                 int n = 0;
-                while (!queue.isEmpty() && (batch.isEmpty() || n + queue.peek().item().responses().size() <= maxResponses)) {
-                    Pending p = queue.poll();
-                    n += p.item().responses().size();
+                while (!queue.isEmpty() && (batch.isEmpty() || n + queue.peek().item().responseCount() <= maxResponses)) {
+                    Pending<I, S> p = queue.poll();
+                    n += p.item().responseCount();
                     batch.add(p);
                 }
                 queuedResponses -= n;
@@ -87,7 +96,7 @@ final class RewardBatcher {
                 timer.schedule(this::onTimer, wait, TimeUnit.NANOSECONDS);
             }
         }
-        for (List<Pending> batch : toSend) {
+        for (List<Pending<I, S>> batch : toSend) {
             send(batch);
         }
     }
@@ -99,10 +108,10 @@ final class RewardBatcher {
         drain();
     }
 
-    private void send(List<Pending> batch) {
-        List<HttpRewardClient.Item> items = new ArrayList<>(batch.size());
+    private void send(List<Pending<I, S>> batch) {
+        List<I> items = new ArrayList<>(batch.size());
         batch.forEach(p -> items.add(p.item()));
-        CompletableFuture<List<HttpRewardClient.Scores>> f;
+        CompletableFuture<List<S>> f;
         try {
             f = sender.apply(items);
         } catch (RuntimeException e) {
@@ -125,7 +134,7 @@ final class RewardBatcher {
 
     /** Fails what is still queued; requests in flight complete on their own. */
     void close() {
-        List<Pending> left;
+        List<Pending<I, S>> left;
         synchronized (this) {
             closed = true;
             left = new ArrayList<>(queue);

@@ -69,13 +69,19 @@ class AsyncScoreFunctionTest {
     }
 
     static List<ScoreResult> run(HttpRewardConfig c, int attempts, Duration operatorTimeout, List<Generation> in) throws Exception {
+        return run(new AsyncScoreFunction(c), attempts, operatorTimeout, in);
+    }
+
+    /** {@code function} in Flink's async operator with our retry strategy, on the mini cluster: one result per generation. */
+    static List<ScoreResult> run(org.apache.flink.streaming.api.functions.async.RichAsyncFunction<Generation, ScoreResult> function,
+            int attempts, Duration operatorTimeout, List<Generation> in) throws Exception {
         Configuration conf = new Configuration();
         conf.set(PipelineOptions.GENERIC_TYPES, false); // an accidental Kryo type fails here
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(conf);
         env.setParallelism(1);
         HeldOpenSource.reset(in);
         DataStream<Generation> gens = env.addSource(new HeldOpenSource(), TypeInformation.of(Generation.class));
-        DataStream<ScoreResult> out = AsyncDataStream.unorderedWaitWithRetry(gens, new AsyncScoreFunction(c),
+        DataStream<ScoreResult> out = AsyncDataStream.unorderedWaitWithRetry(gens, function,
                 operatorTimeout.toMillis(), TimeUnit.MILLISECONDS, 64,
                 AsyncScoreFunction.retryStrategy(attempts, Duration.ofMillis(20), Duration.ofMillis(100)))
                 .returns(TypeInformation.of(ScoreResult.class))

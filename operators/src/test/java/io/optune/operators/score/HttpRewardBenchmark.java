@@ -68,7 +68,7 @@ public final class HttpRewardBenchmark {
                     .setBatchMaxDelay(Duration.ofMillis(10)).setMaxInFlight(concurrency).setRequestTimeout(Duration.ofSeconds(10)).build();
             java.util.concurrent.ScheduledExecutorService timer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
             try (HttpRewardClient client = new HttpRewardClient(config, null)) {
-                RewardBatcher batcher = new RewardBatcher(client::score, batch, 10, concurrency, timer);
+                RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> batcher = new RewardBatcher<>(client::score, batch, 10, concurrency, timer);
                 java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(Math.max(16, 2 * concurrency * batch / K));
                 Timeline.reset(generations);
                 List<String> rs = new ArrayList<>();

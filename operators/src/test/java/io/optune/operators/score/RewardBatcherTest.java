@@ -56,7 +56,7 @@ class RewardBatcherTest {
 
     @Test
     void fullBatchesGoAtOnceAndEachItemGetsItsOwnScores() throws Exception {
-        RewardBatcher b = new RewardBatcher(this::send, 4, TimeUnit.HOURS.toMillis(1), 10, timer);
+        RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 4, TimeUnit.HOURS.toMillis(1), 10, timer);
         List<CompletableFuture<HttpRewardClient.Scores>> f = new ArrayList<>();
         for (String id : List.of("a", "b", "c", "d", "e")) {
             f.add(b.submit(item(id, 2)));
@@ -75,7 +75,7 @@ class RewardBatcherTest {
 
     @Test
     void aPartialBatchGoesWhenItsOldestItemIsDue() throws Exception {
-        RewardBatcher b = new RewardBatcher(this::send, 100, 150, 10, timer);
+        RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 100, 150, 10, timer);
         long t0 = System.nanoTime();
         b.submit(item("a", 2));
         b.submit(item("b", 2));
@@ -92,7 +92,7 @@ class RewardBatcherTest {
 
     @Test
     void requestsInFlightAreBoundedAndTheQueueDrainsAsAnswersArrive() throws Exception {
-        RewardBatcher b = new RewardBatcher(this::send, 2, 0, 1, timer);
+        RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 2, 0, 1, timer);
         var fa = b.submit(item("a", 2));
         var fb = b.submit(item("b", 2));
         b.submit(item("c", 2));
@@ -110,7 +110,7 @@ class RewardBatcherTest {
 
     @Test
     void anItemLargerThanTheBatchGoesAlone() {
-        RewardBatcher b = new RewardBatcher(this::send, 2, TimeUnit.HOURS.toMillis(1), 4, timer);
+        RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 2, TimeUnit.HOURS.toMillis(1), 4, timer);
         b.submit(item("big", 5));
         b.submit(item("x", 1));
         assertThat(sent).hasSize(1);
@@ -119,7 +119,7 @@ class RewardBatcherTest {
 
     @Test
     void aFailedRequestFailsEveryItemInIt() {
-        RewardBatcher b = new RewardBatcher(this::send, 4, TimeUnit.HOURS.toMillis(1), 4, timer);
+        RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 4, TimeUnit.HOURS.toMillis(1), 4, timer);
         var fa = b.submit(item("a", 2));
         var fb = b.submit(item("b", 2));
         answers.get(0).completeExceptionally(new RewardHttpException("reward-http-status-503", true, "503"));
@@ -132,7 +132,7 @@ class RewardBatcherTest {
 
     @Test
     void closingFailsWhatIsQueued() {
-        RewardBatcher b = new RewardBatcher(this::send, 100, TimeUnit.HOURS.toMillis(1), 4, timer);
+        RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 100, TimeUnit.HOURS.toMillis(1), 4, timer);
         var f = b.submit(item("a", 2));
         b.close();
         assertThat(f).isCompletedExceptionally();
