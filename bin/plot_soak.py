@@ -13,6 +13,8 @@ import sys
 SERIES = [
     ("rss_mb", "JVM resident memory (MB)", 50),
     ("heap_used_mb", "heap used (MB)", 50),
+    ("native_mb", "RSS minus committed heap (MB)", 50),
+    ("prompts_per_s", "prompts ingested per second", 50),
     ("checkpoint_size_mb", "checkpoint size (MB)", 1),
     ("checkpoint_duration_s", "checkpoint duration (s)", 1),
     ("select_state_mb", "select state (MB)", 1),
@@ -22,6 +24,7 @@ SERIES = [
     ("weights_mb", "weight-log MB", 5),
     ("feedback_files", "feedback files", 20),
     ("ledger_files", "ledger files", 20),
+    ("ledger_mb", "ledger MB", 5),
     ("checkpoints_mb", "checkpoint folder MB", 5),
 ]
 
@@ -29,6 +32,15 @@ SERIES = [
 def read(path):
     with open(path) as f:
         rows = list(csv.DictReader(f))
+    # The ingest rate, from the cumulative count between samples.
+    prev = None
+    for r in rows:
+        n = r.get("prompts_ingested")
+        if n not in (None, "", "None"):
+            t, n = float(r["seconds"]), float(n)
+            if prev and t > prev[0]:
+                r["prompts_per_s"] = (n - prev[1]) / (t - prev[0])
+            prev = (t, n)
     out = {}
     for key, _, _ in SERIES:
         pts = [(float(r["seconds"]) / 60, float(r[key])) for r in rows if r.get(key) not in (None, "", "None")]
@@ -74,7 +86,7 @@ def main(path, out):
     except ImportError:
         print("matplotlib is missing: no plot (python3-matplotlib)")
         return
-    fig, axes = plt.subplots(4, 3, figsize=(14, 12))
+    fig, axes = plt.subplots(5, 3, figsize=(14, 15))
     for ax, (key, title, _) in zip(axes.flat, SERIES):
         pts = data[key]
         if pts:

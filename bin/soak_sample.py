@@ -3,7 +3,8 @@
 
 Usage: soak_sample.py PID RUN_DIR REST_URL OUT_CSV [INTERVAL]
 
-Per sample: JVM resident memory (RSS, from /proc), heap used (Flink's TaskManager metric), the newest
+Per sample: JVM resident memory (RSS, from /proc), heap used and committed (Flink's TaskManager metrics; RSS
+minus committed heap is native memory: PyTorch, RocksDB, metaspace, thread stacks), prompts ingested, the newest
 completed checkpoint (size, duration, count; Flink's REST API), the select operator's share of it, the
 files and bytes under each output folder of the run directory, and the weight log's publish latency
 (newest announcement's file time minus the time its version was created).
@@ -64,7 +65,7 @@ def publish_latency_ms(weights):
 
 def main(pid, run_dir, base, out_csv, interval=10.0):
     t0 = time.time()
-    cols = ["seconds", "rss_mb", "heap_used_mb", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
+    cols = ["seconds", "rss_mb", "heap_used_mb", "heap_committed_mb", "native_mb", "prompts_ingested", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
             "select_state_mb", "publish_latency_ms", "versions_announced"]
     cols += [f"{d}_files" for d in FOLDERS] + [f"{d}_mb" for d in FOLDERS]
     with open(out_csv, "w", newline="") as f:
@@ -85,14 +86,21 @@ def main(pid, run_dir, base, out_csv, interval=10.0):
                     detail = rest(base, f"/jobs/{jid}/checkpoints/details/{done['id']}") or {}
                     vertices = rest(base, f"/jobs/{jid}") or {}
                     names = {v["id"]: v["name"] for v in vertices.get("vertices", [])}
+                    for v in vertices.get("vertices", []):
+                        if "prompt-source" in v["name"]:
+                            row["prompts_ingested"] = (v.get("metrics") or {}).get("write-records")
                     for vid, task in (detail.get("tasks") or {}).items():
                         if "select" in names.get(vid, ""):
                             row["select_state_mb"] = task.get("state_size", 0) / 2**20
             tms = rest(base, "/taskmanagers") or {}
             for tm in tms.get("taskmanagers", [])[:1]:
-                m = rest(base, f"/taskmanagers/{tm['id']}/metrics?get=Status.JVM.Memory.Heap.Used") or []
-                if m:
-                    row["heap_used_mb"] = float(m[0]["value"]) / 2**20
+                m = rest(base, f"/taskmanagers/{tm['id']}/metrics?get=Status.JVM.Memory.Heap.Used,"
+                                 "Status.JVM.Memory.Heap.Committed") or []
+                values = {x["id"]: float(x["value"]) / 2**20 for x in m}
+                row["heap_used_mb"] = values.get("Status.JVM.Memory.Heap.Used")
+                row["heap_committed_mb"] = values.get("Status.JVM.Memory.Heap.Committed")
+                if row["heap_committed_mb"] is not None and row["rss_mb"] is not None:
+                    row["native_mb"] = row["rss_mb"] - row["heap_committed_mb"]
             weights = os.path.join(run_dir, "weights")
             row["publish_latency_ms"] = publish_latency_ms(weights)
             try:

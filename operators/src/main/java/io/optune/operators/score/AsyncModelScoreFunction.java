@@ -230,17 +230,14 @@ public class AsyncModelScoreFunction extends RichAsyncFunction<Generation, Score
             return ScoreResult.failed(DeadLetter.of(prompt, "score", "reward-error",
                     "reward model '" + model.name() + "' failed: " + e.getMessage()), retriable);
         }
-        ScoredGeneration scored = ScoredGeneration.keepFinite(g, s.values());
-        int nonFiniteCount = ScoredGeneration.countNonFinite(s.values());
-        nonFinite.inc(nonFiniteCount);
-        if (scored == null) {
-            return ScoreResult.failed(DeadLetter.of(prompt, "score", "non-finite-reward", "only " + (s.values().length - nonFiniteCount)
-                    + " of " + s.values().length + " responses got a finite reward"), false);
+        nonFinite.inc(ScoredGeneration.countNonFinite(s.values()));
+        ScoreResult r = ScoreResult.ofRewards(g, s.values(), "reward model '" + model.name() + "'");
+        if (r.isScored()) {
+            for (double v : r.scored().rewards()) {
+                rewardEma = Double.isNaN(rewardEma) ? v : 0.99 * rewardEma + 0.01 * v;
+            }
         }
-        for (double r : scored.rewards()) {
-            rewardEma = Double.isNaN(rewardEma) ? r : 0.99 * rewardEma + 0.01 * r;
-        }
-        return ScoreResult.scored(scored);
+        return r;
     }
 
     @Override

@@ -168,15 +168,8 @@ public class AsyncScoreFunction extends RichAsyncFunction<Generation, ScoreResul
 
     /** Drops responses with a non-finite score; fewer than two left is a dead letter (nothing to pair). */
     private ScoreResult scored(Generation g, double[] rewards) {
-        ScoredGeneration scored = ScoredGeneration.keepFinite(g, rewards); // the client checked the count
-        int nonFiniteCount = ScoredGeneration.countNonFinite(rewards);
-        nonFinite.inc(nonFiniteCount);
-        if (scored == null) {
-            return ScoreResult.failed(DeadLetter.of(g.request().prompt(), "score", "non-finite-reward", "only "
-                    + (rewards.length - nonFiniteCount) + " of " + rewards.length + " responses got a finite reward from "
-                    + config.url()), false);
-        }
-        return ScoreResult.scored(scored);
+        nonFinite.inc(ScoredGeneration.countNonFinite(rewards)); // the client checked the count
+        return ScoreResult.ofRewards(g, rewards, config.url().toString());
     }
 
     @Override

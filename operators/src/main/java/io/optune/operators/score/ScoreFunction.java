@@ -199,20 +199,19 @@ public class ScoreFunction extends ProcessFunction<Generation, ScoredGeneration>
     }
 
     private void emit(Generation g, double[] rewards, Context ctx, Collector<ScoredGeneration> out) {
-        ScoredGeneration scored;
+        ScoreResult result;
         try {
-            scored = ScoredGeneration.keepFinite(g, rewards);
+            result = ScoreResult.ofRewards(g, rewards, "reward model '" + model.name() + "'");
         } catch (IllegalArgumentException e) {
             throw new IllegalStateException(e.getMessage(), e); // a broken reward model, not bad input: retried, then dead-lettered
         }
         nonFinite.inc(ScoredGeneration.countNonFinite(rewards));
-        if (scored == null) {
+        if (!result.isScored()) {
             deadLetters.inc();
-            ctx.output(DEAD_LETTERS, DeadLetter.of(g.request().prompt(), "score", "non-finite-reward",
-                    "only " + (rewards.length - ScoredGeneration.countNonFinite(rewards)) + " of " + rewards.length
-                            + " responses got a finite reward"));
+            ctx.output(DEAD_LETTERS, result.deadLetter());
             return;
         }
+        ScoredGeneration scored = result.scored();
         for (double r : scored.rewards()) {
             rewardEma = Double.isNaN(rewardEma) ? r : 0.99 * rewardEma + 0.01 * r;
         }

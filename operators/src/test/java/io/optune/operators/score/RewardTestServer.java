@@ -65,6 +65,8 @@ public final class RewardTestServer implements AutoCloseable {
     private final List<Received> received = new CopyOnWriteArrayList<>();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger maxInFlight = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong servedNanos = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicInteger served = new AtomicInteger();
 
     private volatile Behaviour behaviour = Behaviour.OK;
     private volatile int status = 500;
@@ -164,6 +166,7 @@ public final class RewardTestServer implements AutoCloseable {
     }
 
     private void handle(HttpExchange ex) throws IOException {
+        long t0 = System.nanoTime();
         int now = inFlight.incrementAndGet();
         maxInFlight.accumulateAndGet(now, Math::max);
         try (ex) {
@@ -223,7 +226,15 @@ public final class RewardTestServer implements AutoCloseable {
             // CLOSE ends here on purpose; anything else is the client's problem to see.
         } finally {
             inFlight.decrementAndGet();
+            servedNanos.addAndGet(System.nanoTime() - t0);
+            served.incrementAndGet();
         }
+    }
+
+    /** Mean time a request spent in this server's handler (latency, parsing, scoring, answering), in ms. */
+    public double meanServiceMillis() {
+        int n = served.get();
+        return n == 0 ? Double.NaN : servedNanos.get() / 1e6 / n;
     }
 
     private JsonNode answer(JsonNode body, Behaviour b) {

@@ -33,6 +33,12 @@ import java.util.concurrent.CompletableFuture;
  *
  * <p>Reading runs on the task thread: feedback files are small (one per checkpoint and writer), and
  * this keeps the reader free of fetcher threads.
+ *
+ * <p>Every split this reader is given is released ({@link ReaderOutput#releaseOutputForSplit}) once it
+ * is done with it, read, skipped or gone: Flink's source operator creates a per-split output, a
+ * back-pressure listener and a split metric group for each split it hands over, and frees them only
+ * then. Without it a feedback source, which gets a new split per file (one per checkpoint and writer),
+ * grew them without bound (about 6,600 after 40 minutes of a soak run).
  */
 final class FeedbackReader implements SourceReader<String, FeedbackSplit> {
     private static final Logger LOG = LoggerFactory.getLogger(FeedbackReader.class);
@@ -40,6 +46,7 @@ final class FeedbackReader implements SourceReader<String, FeedbackSplit> {
     private final SourceReaderContext context;
     private final boolean deleteConsumed;
     private final Counter deleted;
+    private final Counter released;
 
     private final ArrayDeque<FeedbackSplit> queue = new ArrayDeque<>();
     private FeedbackSplit current;
@@ -59,6 +66,7 @@ final class FeedbackReader implements SourceReader<String, FeedbackSplit> {
         this.context = context;
         this.deleteConsumed = deleteConsumed;
         this.deleted = context.metricGroup().counter("feedbackFilesDeleted");
+        this.released = context.metricGroup().counter("feedbackSplitsReleased");
     }
 
     @Override
@@ -83,15 +91,19 @@ final class FeedbackReader implements SourceReader<String, FeedbackSplit> {
                 }
                 if (next.consumed()) {
                     consumedSinceSnapshot.add(next.path()); // restored: delete once a new checkpoint records it
+                    release(output, next);
                     continue;
                 }
                 if (!open(next)) {
+                    release(output, next);
                     continue;
                 }
             }
             String l = readLine();
             if (l == null) {
+                FeedbackSplit done = current;
                 finishCurrent();
+                release(output, done);
                 continue;
             }
             if (!l.isBlank()) {
@@ -99,6 +111,11 @@ final class FeedbackReader implements SourceReader<String, FeedbackSplit> {
                 return InputStatus.MORE_AVAILABLE;
             }
         }
+    }
+
+    private void release(ReaderOutput<String> output, FeedbackSplit split) {
+        output.releaseOutputForSplit(split.splitId());
+        released.inc();
     }
 
     private boolean open(FeedbackSplit split) throws IOException {

@@ -201,6 +201,8 @@ class FeedbackDirectorySourceTest {
         assertThat(dir.resolve("part-2")).doesNotExist();
         assertThat(r.snapshotState(3)).isEmpty();
         assertThat(out.lines).containsExactly("a", "b");
+        // Each split's output is released once read, or Flink keeps its per-split resources for ever.
+        assertThat(out.released).containsExactly(FeedbackSplit.unread(uri("part-1")).splitId(), FeedbackSplit.unread(uri("part-2")).splitId());
     }
 
     @Test
@@ -223,10 +225,22 @@ class FeedbackDirectorySourceTest {
         Collecting out = new Collecting();
         drain(restored, out);
         assertThat(out.lines).isEmpty();
+        assertThat(out.released).as("a consumed split is released too").containsExactly(new FeedbackSplit(uri("part-1"), 0, true).splitId());
         assertThat(dir.resolve("part-1")).exists();
         assertThat(restored.snapshotState(3)).containsExactly(new FeedbackSplit(uri("part-1"), 0, true));
         restored.notifyCheckpointComplete(3);
         assertThat(dir.resolve("part-1")).doesNotExist();
+    }
+
+    @Test
+    void aFileGoneBeforeItWasReadIsSkippedAndItsSplitReleased() throws Exception {
+        write("part-2", "b\n");
+        FeedbackReader r = new FeedbackReader(new TestContext(), true);
+        r.addSplits(List.of(FeedbackSplit.unread(uri("part-1")), FeedbackSplit.unread(uri("part-2"))));
+        Collecting out = new Collecting();
+        drain(r, out);
+        assertThat(out.lines).containsExactly("b");
+        assertThat(out.released).containsExactly(uri("part-1"), uri("part-2"));
     }
 
     @Test
@@ -353,7 +367,13 @@ class FeedbackDirectorySourceTest {
             return this;
         }
 
+        /** Split ids released, in order: Flink frees a split's output, listener and metric group only then. */
+        final List<String> released = new ArrayList<>();
+
         @Override
-        public void releaseOutputForSplit(String splitId) {}
+        public void releaseOutputForSplit(String splitId) {
+            assertThat(released).as("released once").doesNotContain(splitId);
+            released.add(splitId);
+        }
     }
 }
