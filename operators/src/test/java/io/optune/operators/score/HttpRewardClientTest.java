@@ -200,6 +200,17 @@ class HttpRewardClientTest {
     }
 
     @Test
+    void requestsOneAfterAnotherShareOneKeptAliveConnection() throws Exception {
+        server = RewardTestServer.start(HttpRewardConfig.Protocol.OPTUNE, 2);
+        client = new HttpRewardClient(config().build(), null);
+        for (int i = 0; i < 10; i++) {
+            client.score(ITEMS).get(30, TimeUnit.SECONDS);
+        }
+        assertThat(server.received()).hasSize(10);
+        assertThat(server.connections()).as("TCP connections for 10 sequential requests").isEqualTo(1);
+    }
+
+    @Test
     void gzipBothWays() throws Exception {
         server = RewardTestServer.start0(HttpRewardConfig.Protocol.OPTUNE);
         server.gzipAnswers(true);

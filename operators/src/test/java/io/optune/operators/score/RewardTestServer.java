@@ -67,6 +67,8 @@ public final class RewardTestServer implements AutoCloseable {
     private final AtomicInteger maxInFlight = new AtomicInteger();
     private final java.util.concurrent.atomic.AtomicLong servedNanos = new java.util.concurrent.atomic.AtomicLong();
     private final AtomicInteger served = new AtomicInteger();
+    /** Client ends (address and port) seen: one per TCP connection. */
+    private final java.util.Set<String> connections = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     private volatile Behaviour behaviour = Behaviour.OK;
     private volatile int status = 500;
@@ -167,6 +169,7 @@ public final class RewardTestServer implements AutoCloseable {
 
     private void handle(HttpExchange ex) throws IOException {
         long t0 = System.nanoTime();
+        connections.add(String.valueOf(ex.getRemoteAddress()));
         int now = inFlight.incrementAndGet();
         maxInFlight.accumulateAndGet(now, Math::max);
         try (ex) {
@@ -229,6 +232,11 @@ public final class RewardTestServer implements AutoCloseable {
             servedNanos.addAndGet(System.nanoTime() - t0);
             served.incrementAndGet();
         }
+    }
+
+    /** How many TCP connections requests came in on. */
+    public int connections() {
+        return connections.size();
     }
 
     /** Mean time a request spent in this server's handler (latency, parsing, scoring, answering), in ms. */
