@@ -75,7 +75,7 @@ final class FeedbackEnumerator implements SplitEnumerator<FeedbackSplit, Feedbac
         if (!fs.exists(dir)) {
             return;
         }
-        FileStatus[] entries = fs.listStatus(dir);
+        FileStatus[] entries = listStatus(fs, dir);
         if (entries == null) {
             return;
         }
@@ -89,6 +89,25 @@ final class FeedbackEnumerator implements SplitEnumerator<FeedbackSplit, Feedbac
                 collect(fs, f.getPath(), out);
             } else if (order == null || order.of(name) >= 0) {
                 out.add(f);
+            }
+        }
+    }
+
+    /**
+     * Lists {@code dir}, again when a file vanished while it was listed (Flink's local file system then
+     * throws): retention and consumption delete files here all the time, which is not a storage error.
+     */
+    private static FileStatus[] listStatus(FileSystem fs, Path dir) throws IOException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return fs.listStatus(dir);
+            } catch (java.io.FileNotFoundException e) {
+                if (!fs.exists(dir)) {
+                    return null;
+                }
+                if (attempt >= 3) {
+                    throw e;
+                }
             }
         }
     }
