@@ -263,7 +263,8 @@ public final class EmbeddedMain {
         long every = conf.get(OptuneOptions.PROGRESS_INTERVAL).toMillis();
         // A bounded feed ends the run once the ledger accounts for it, rather than at the duration.
         String ledgerPath = conf.get(OptuneOptions.LEDGER_PATH);
-        boolean localLedger = ledgerPath.startsWith("/") || ledgerPath.startsWith("file:");
+        String scheme = java.net.URI.create(ledgerPath).getScheme();
+        boolean localLedger = scheme == null || scheme.equals("file"); // the driver reads it from this machine
         FeedLedger fed = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN && localLedger
                 ? conf.getOptional(OptuneOptions.BUILTIN_COUNT).map(n -> new FeedLedger(localPath(ledgerPath), n)).orElse(null)
                 : null;

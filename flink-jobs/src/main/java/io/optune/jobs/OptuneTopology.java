@@ -219,17 +219,10 @@ public final class OptuneTopology {
             HttpRewardConfig http = httpRewardConfig(conf);
             int attempts = conf.get(OptuneOptions.REWARD_HTTP_MAX_ATTEMPTS);
             Duration maxBackoff = conf.get(OptuneOptions.REWARD_HTTP_MAX_BACKOFF);
-            // Unordered: pairs do not depend on arrival order; in-flight generations are checkpointed and re-sent on restore.
-            SingleOutputStreamOperator<ScoreResult> results = AsyncDataStream.unorderedWaitWithRetry(generations,
-                            new AsyncScoreFunction(http), AsyncScoreFunction.operatorTimeout(http, attempts, maxBackoff).toMillis(),
-                            TimeUnit.MILLISECONDS, conf.get(OptuneOptions.REWARD_HTTP_CAPACITY),
-                            AsyncScoreFunction.retryStrategy(attempts, conf.get(OptuneOptions.REWARD_HTTP_BACKOFF), maxBackoff))
-                    .returns(TypeInformation.of(ScoreResult.class))
-                    .name("score-http").uid(Uids.SCORE_HTTP).setParallelism(parallelism);
-            SingleOutputStreamOperator<ScoredGeneration> scored = results
-                    .process(new ScoreResultSplit(), TypeInformation.of(ScoredGeneration.class))
-                    .name("score-http-split").uid(Uids.SCORE_HTTP_SPLIT).setParallelism(parallelism);
-            return new ScoreStep(scored, scored.getSideOutput(ScoreResultSplit.DEAD_LETTERS));
+            return asyncScoreStep(generations, new AsyncScoreFunction(http), AsyncScoreFunction.operatorTimeout(http, attempts, maxBackoff),
+                    conf.get(OptuneOptions.REWARD_HTTP_CAPACITY),
+                    AsyncScoreFunction.retryStrategy(attempts, conf.get(OptuneOptions.REWARD_HTTP_BACKOFF), maxBackoff),
+                    "score-http", Uids.SCORE_HTTP, Uids.SCORE_HTTP_SPLIT, parallelism);
         }
         if (conf.get(OptuneOptions.REWARD_TYPE).learned()) {
             // A learned model's forward pass is heavy: batched across generations, on its own thread (async I/O).
@@ -241,17 +234,10 @@ public final class OptuneTopology {
             Duration maxBackoff = Duration.ofSeconds(2);
             // Room for the batch in the model and the next one filling behind it.
             int capacity = Math.max(8, 3 * ((batch + k - 1) / k));
-            SingleOutputStreamOperator<ScoreResult> results = AsyncDataStream.unorderedWaitWithRetry(generations,
-                            new AsyncModelScoreFunction(rewardModel(conf), batch, delay),
-                            AsyncModelScoreFunction.operatorTimeout(conf.get(OptuneOptions.SCORE_TIMEOUT), delay, capacity, k, batch,
-                                    attempts, maxBackoff).toMillis(),
-                            TimeUnit.MILLISECONDS, capacity, AsyncScoreFunction.retryStrategy(attempts, backoff, maxBackoff))
-                    .returns(TypeInformation.of(ScoreResult.class))
-                    .name("score-model").uid(Uids.SCORE_MODEL).setParallelism(parallelism);
-            SingleOutputStreamOperator<ScoredGeneration> scored = results
-                    .process(new ScoreResultSplit(), TypeInformation.of(ScoredGeneration.class))
-                    .name("score-model-split").uid(Uids.SCORE_MODEL_SPLIT).setParallelism(parallelism);
-            return new ScoreStep(scored, scored.getSideOutput(ScoreResultSplit.DEAD_LETTERS));
+            return asyncScoreStep(generations, new AsyncModelScoreFunction(rewardModel(conf), batch, delay),
+                    AsyncModelScoreFunction.operatorTimeout(conf.get(OptuneOptions.SCORE_TIMEOUT), delay, capacity, k, batch, attempts, maxBackoff),
+                    capacity, AsyncScoreFunction.retryStrategy(attempts, backoff, maxBackoff),
+                    "score-model", Uids.SCORE_MODEL, Uids.SCORE_MODEL_SPLIT, parallelism);
         }
         // The built-in verifier costs microseconds: scored in line.
         SingleOutputStreamOperator<ScoredGeneration> scored = generations
@@ -259,6 +245,25 @@ public final class OptuneTopology {
                         TypeInformation.of(ScoredGeneration.class))
                 .name("score").uid(Uids.SCORE).setParallelism(parallelism);
         return new ScoreStep(scored, scored.getSideOutput(ScoreFunction.DEAD_LETTERS));
+    }
+
+    /**
+     * Step 4 through Flink async I/O ({@code name}, then {@code name}-split, which sends failures to the
+     * dead letters). Unordered: pairs do not depend on arrival order; generations in flight are part of
+     * the checkpoint and are scored again after a restore.
+     */
+    private static ScoreStep asyncScoreStep(DataStream<Generation> generations,
+            org.apache.flink.streaming.api.functions.async.AsyncFunction<Generation, ScoreResult> fn, Duration timeout, int capacity,
+            org.apache.flink.streaming.api.functions.async.AsyncRetryStrategy<ScoreResult> retry, String name, String uid, String splitUid,
+            int parallelism) {
+        SingleOutputStreamOperator<ScoreResult> results = AsyncDataStream.unorderedWaitWithRetry(generations, fn, timeout.toMillis(),
+                        TimeUnit.MILLISECONDS, capacity, retry)
+                .returns(TypeInformation.of(ScoreResult.class))
+                .name(name).uid(uid).setParallelism(parallelism);
+        SingleOutputStreamOperator<ScoredGeneration> scored = results
+                .process(new ScoreResultSplit(), TypeInformation.of(ScoredGeneration.class))
+                .name(name + "-split").uid(splitUid).setParallelism(parallelism);
+        return new ScoreStep(scored, scored.getSideOutput(ScoreResultSplit.DEAD_LETTERS));
     }
 
     /** The remote reward service's settings from optune.reward.http.* (checked by the builder). */
