@@ -67,7 +67,7 @@ public record Connections(
             case BUILTIN:
                 prompts = env.fromSource(BuiltinPromptSource.create(conf.get(OptuneOptions.SEED),
                                 conf.get(OptuneOptions.BUILTIN_POOL_SIZE), conf.get(OptuneOptions.BUILTIN_NEW_RATE),
-                                conf.getOptional(OptuneOptions.BUILTIN_COUNT).orElse(Long.MAX_VALUE), conf.get(OptuneOptions.BUILTIN_RATE)),
+                                conf.get(OptuneOptions.BUILTIN_MAX_OPERAND), conf.getOptional(OptuneOptions.BUILTIN_COUNT).orElse(Long.MAX_VALUE), conf.get(OptuneOptions.BUILTIN_RATE)),
                         WatermarkStrategy.noWatermarks(), "prompt-source");
                 break;
             case JSONL:

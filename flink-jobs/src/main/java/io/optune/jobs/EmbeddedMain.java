@@ -91,9 +91,11 @@ public final class EmbeddedMain {
      *
      * @param lagSamples weight-sync lag samples so far
      * @param weightSyncLagMs mean lag of the version loads since the previous sample (null when none)
+     * @param generatorBusyUs microseconds the generators spent sampling (all subtasks; waits excluded)
+     * @param trainerBusyUs microseconds the trainer spent in DPO steps (waits excluded)
      */
     public record Progress(double seconds, long promptsIn, long promptsRegenerated, long promptsReused, long generatedTokens,
-            long pairsTrained, int lagSamples, Double weightSyncLagMs) {
+            long pairsTrained, int lagSamples, Double weightSyncLagMs, long generatorBusyUs, long trainerBusyUs) {
 
         static Progress of(Map<String, Object> acc, long jobStartedAt, Progress previous) {
             List<?> lags = acc.get(GenerateOperator.ACC_LAG_SAMPLES) instanceof List<?> l ? l : List.of();
@@ -102,7 +104,8 @@ public final class EmbeddedMain {
                     ? lags.subList(from, lags.size()).stream().mapToDouble(x -> ((Number) x).doubleValue()).average().orElse(0) : null;
             return new Progress((System.currentTimeMillis() - jobStartedAt) / 1e3, longAcc(acc, IngestFunction.ACC_PROMPTS_IN),
                     longAcc(acc, SelectFunction.ACC_REGENERATED), longAcc(acc, SelectFunction.ACC_REUSED),
-                    longAcc(acc, GenerateOperator.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED), lags.size(), lag);
+                    longAcc(acc, GenerateOperator.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED), lags.size(), lag,
+                    longAcc(acc, GenerateOperator.ACC_BUSY_US), longAcc(acc, TrainFunction.ACC_BUSY_US));
         }
     }
 
@@ -231,6 +234,8 @@ public final class EmbeddedMain {
         restoreEngineThreads(); // the warm start gets the engine's default pool, even after an earlier run
         PolicyUpdate baseline = InitialPolicy.ensure(conf, log, EmbeddedMain::say);
         setEngineThreads(conf.get(OptuneOptions.ENGINE_THREADS));
+        // Held-out evaluation runs beside the job, never on the trainer (results in the run directory).
+        HeldOutEvaluator evaluator = HeldOutEvaluator.of(conf, log, runDir.resolve(HELD_OUT_FILE));
 
         Configuration flink = new Configuration(conf);
         if (!flink.containsKey("execution.checkpointing.dir")) {
@@ -247,6 +252,15 @@ public final class EmbeddedMain {
         OptuneTopology.build(conf, connections.apply(Connections.fileSystem(env, conf, log, feedback, deadLetters)));
         JobClient job = env.executeAsync("optune-embedded");
         long jobStartedAt = System.currentTimeMillis();
+        if (evaluator != null) {
+            evaluator.start(500, () -> {
+                try { // a driver that fails leaves no evaluator behind: it ends with the job
+                    return !job.getJobStatus().get().isGloballyTerminalState();
+                } catch (Exception e) {
+                    return false;
+                }
+            });
+        }
         state.jobIds().add(job.getJobID().toString());
         run.writeState(state);
         List<Progress> timeline = new ArrayList<>();
@@ -283,7 +297,7 @@ public final class EmbeddedMain {
                 continue;
             }
             nextProgress = System.nanoTime() + every * 1_000_000L;
-            progress(job, log, t0, jobStartedAt, baseline, deadLetters, runDir, timeline);
+            progress(job, log, evaluator, t0, jobStartedAt, baseline, deadLetters, runDir, timeline);
             checkpoints.overdue(System.currentTimeMillis()).ifPresent(w -> {
                 System.out.println(w);
                 LOG.warn(w);
@@ -314,8 +328,16 @@ public final class EmbeddedMain {
                 }
             }
         }
+        List<PolicyUpdate> history = log.history();
+        if (evaluator != null) {
+            evaluator.close();
+            if (!history.isEmpty() && Double.isNaN(evaluator.reward(history.get(history.size() - 1)))) {
+                evaluator.evaluateOne(history.get(history.size() - 1)); // the summary reports the final version's
+            }
+            history = evaluator.apply(history);
+        }
         Summary summary = SummaryReport.summarize(SummaryReport.Inputs.builder()
-                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(baseline).versions(log.history())
+                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(baseline).versions(history)
                 .accumulators(acc).deadLetters(DeadLetterCounts.count(deadLetters, jobStartedAt))
                 .jobStartedAt(jobStartedAt).minutes((System.nanoTime() - t0) / 6e10).weightLog(weightsPath)
                 .savepoint(savepoint).checkpoint(checkpoint).dashboard(dashboard).timeline(timeline).build());
@@ -417,8 +439,11 @@ public final class EmbeddedMain {
         return sorted.length == 0 ? null : sorted[Math.min(sorted.length - 1, (int) Math.ceil(q * sorted.length) - 1)];
     }
 
-    private static void progress(JobClient job, FileSystemWeightLog log, long t0, long jobStartedAt, PolicyUpdate baseline,
-            String deadLetterDir, Path runDir, List<Progress> timeline) {
+    /** Held-out rewards of the run's versions, one line per evaluated version, in the run directory. */
+    public static final String HELD_OUT_FILE = "held-out.csv";
+
+    private static void progress(JobClient job, FileSystemWeightLog log, HeldOutEvaluator evaluator, long t0, long jobStartedAt,
+            PolicyUpdate baseline, String deadLetterDir, Path runDir, List<Progress> timeline) {
         try {
             Map<String, Object> acc = job.getAccumulators().get();
             long regenerated = longAcc(acc, SelectFunction.ACC_REGENERATED);
@@ -439,8 +464,14 @@ public final class EmbeddedMain {
                 PolicyUpdate u = latest.get();
                 line.append(String.format(" | policy v%d step %d | loss %.3f margin %.2f log-ratio %.3f | pair reward %.3f fresh %.0f%%",
                         u.version(), u.step(), u.loss(), u.margin(), u.logRatioMean(), u.reward(), 100 * u.freshFraction()));
-                if (!Double.isNaN(u.heldOutReward())) {
-                    line.append(String.format(" | held-out gold %.3f", u.heldOutReward()));
+                if (evaluator != null) {
+                    List<PolicyUpdate> recent = evaluator.apply(log.versions());
+                    for (int i = recent.size() - 1; i >= 0; i--) {
+                        if (!Double.isNaN(recent.get(i).heldOutReward())) {
+                            line.append(String.format(" | held-out gold %.3f (v%d)", recent.get(i).heldOutReward(), recent.get(i).version()));
+                            break;
+                        }
+                    }
                 }
             } else {
                 line.append(" | policy v").append(baseline.version()).append(": no new version yet");
@@ -449,7 +480,8 @@ public final class EmbeddedMain {
                 }
             }
             say(line.toString());
-            RunPlots.write(log.history(), timeline, jobStartedAt, baseline.version(), runDir, EmbeddedMain::say, false);
+            List<PolicyUpdate> history = evaluator == null ? log.history() : evaluator.apply(log.history());
+            RunPlots.write(history, timeline, jobStartedAt, baseline.version(), runDir, EmbeddedMain::say, false);
         } catch (Exception e) {
             say("(progress unavailable: " + e.getMessage() + ")");
         }

@@ -63,11 +63,11 @@ public final class InitialPolicy {
             long t0 = System.nanoTime();
             progress.accept("SFT warm start: " + conf.get(OptuneOptions.SFT_STEPS) + " steps on noisy demonstrations");
             TransformerLM policy = SftWarmStart.train(ModelConfig.tiny(tokenizer.vocabSize()), encoder, manager,
-                    new SftWarmStart.Config(conf.get(OptuneOptions.SFT_STEPS), 32, 3e-3f, seed), new NoisyDemonstrations(),
+                    new SftWarmStart.Config(conf.get(OptuneOptions.SFT_STEPS), 32, 3e-3f, seed, conf.get(OptuneOptions.BUILTIN_MAX_OPERAND)), new NoisyDemonstrations(),
                     progress);
             double heldOut = Double.NaN;
             if (conf.get(OptuneOptions.HELD_OUT_SIZE) > 0) {
-                heldOut = new Evaluator(BuiltinTask.heldOut(conf.get(OptuneOptions.HELD_OUT_SIZE), seed), encoder,
+                heldOut = new Evaluator(BuiltinTask.heldOut(conf.get(OptuneOptions.HELD_OUT_SIZE), seed, conf.get(OptuneOptions.BUILTIN_MAX_OPERAND)), encoder,
                         conf.get(OptuneOptions.MAX_NEW_TOKENS)).evaluate(policy, manager).meanReward();
             }
             PolicyUpdate v0 = publish(conf, log, policy, tokenizer, PolicyDirectory.TokenizerFiles.of(tokenizer), heldOut);

@@ -296,6 +296,13 @@ public final class JobConfig {
         if (conf.getOptional(OptuneOptions.KAFKA_UPDATES_TOPIC).isPresent() && conf.getOptional(OptuneOptions.KAFKA_BOOTSTRAP).isEmpty()) {
             throw new IllegalArgumentException("optune.kafka.updates.topic needs optune.kafka.bootstrap-servers");
         }
+        int maxOperand = conf.get(OptuneOptions.BUILTIN_MAX_OPERAND);
+        if (maxOperand < 2 || (conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN
+                && maxOperand >= conf.get(OptuneOptions.MAX_NEW_TOKENS))) {
+            throw new IllegalArgumentException(OptuneOptions.BUILTIN_MAX_OPERAND.key() + " must be >= 2 and below "
+                    + OptuneOptions.MAX_NEW_TOKENS.key() + " (" + conf.get(OptuneOptions.MAX_NEW_TOKENS) + ": an answer and its end token"
+                    + " must fit): " + maxOperand);
+        }
         if (conf.get(OptuneOptions.SAMPLES) < 2) {
             throw new IllegalArgumentException("optune.generate.samples-per-prompt must be >= 2 to form pairs");
         }

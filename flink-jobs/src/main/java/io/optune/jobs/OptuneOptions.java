@@ -81,6 +81,12 @@ public final class OptuneOptions {
     public static final ConfigOption<Double> BUILTIN_NEW_RATE = ConfigOptions.key("optune.source.builtin.new-rate")
             .doubleType().defaultValue(0.05)
             .withDescription("Built-in feed: probability that a record is a new prompt rather than a recurring one.");
+    public static final ConfigOption<Integer> BUILTIN_MAX_OPERAND = ConfigOptions.key("optune.source.builtin.max-operand-length")
+            .intType().defaultValue(io.optune.engine.task.BuiltinTask.DEFAULT_MAX_OPERAND)
+            .withDescription("Built-in task: longest string operand (letters; operands are 2 to this long, so answers are "
+                    + "as long). Longer operands mean longer responses, more decoding per prompt: the OPTune paper's regime, "
+                    + "where generation dominates a round. Applies to the feed, the SFT warm start and the held-out set; "
+                    + "max-new-tokens must exceed it.");
     public static final ConfigOption<Double> BUILTIN_RATE = ConfigOptions.key("optune.source.builtin.prompts-per-second")
             .doubleType().defaultValue(250.0)
             .withDescription("Built-in feed: records per second (the live traffic rate).");
@@ -378,7 +384,10 @@ public final class OptuneOptions {
             .withDescription("Reference refresh weight alpha: ref = alpha * policy + (1 - alpha) * ref (1: copy the policy).");
     public static final ConfigOption<Integer> HELD_OUT_SIZE = ConfigOptions.key("optune.train.held-out-size")
             .intType().defaultValue(256)
-            .withDescription("Built-in task only: held-out prompts evaluated (greedy) for each published version; 0 disables.");
+            .withDescription("Built-in task only: held-out prompts on which published versions are evaluated (greedy); 0 "
+                    + "disables. The evaluation runs beside the job, reading versions from the weight log (the embedded run "
+                    + "evaluates the newest version whenever it is free, and the final one), never on the trainer's thread; "
+                    + "results in held-out.csv of the run directory.");
 
     // ---- weights and feedback ----
     public static final ConfigOption<String> WEIGHTS_PATH = ConfigOptions.key("optune.weights.path")
@@ -535,6 +544,14 @@ public final class OptuneOptions {
             .stringType().noDefaultValue()
             .withDescription("Device of the in-job reward checkpoint (optune.reward.type CHECKPOINT) when it differs from "
                     + "optune.engine.device.");
+    public static final ConfigOption<Boolean> ENGINE_COLOCATE = ConfigOptions.key("optune.engine.colocate")
+            .booleanType().defaultValue(false)
+            .withDescription("Colocated execution: the generators and the trainer of one TaskManager take turns on a "
+                    + "device they share (a sampling micro-batch or a DPO step at a time), the single-GPU setting of the "
+                    + "OPTune paper, where a round costs generation plus training and every generation saved is time saved. "
+                    + "Off: they run side by side (separate GPUs, or CPU cores), and OPTune saves generator capacity "
+                    + "instead of time. Turns are per device and per process: work on different devices never waits.");
+
     public static final ConfigOption<String> ENGINE_PRECISION = ConfigOptions.key("optune.engine.precision")
             .stringType().defaultValue("float32")
             .withDescription("Number format of the engine's matrix products: float32, or float16 = mixed precision as "

@@ -118,6 +118,7 @@ public final class OptuneTopology {
                         new GenerateOperator(io.weightLog(), sampling, maxPromptTokens, conf.get(OptuneOptions.GENERATE_BATCH),
                                 conf.get(OptuneOptions.GENERATE_DELAY).toMillis(), seed)
                                 .onDevice(device(conf, OptuneOptions.GENERATE_DEVICE))
+                                .colocated(conf.get(OptuneOptions.ENGINE_COLOCATE))
                                 .withPrecision(OptuneOptions.precision(conf)))
                 .uid(Uids.GENERATE).setParallelism(genParallelism);
 
@@ -155,11 +156,11 @@ public final class OptuneTopology {
                         .withWarmup(conf.get(OptuneOptions.WARMUP))
                         .withMaxGradNorm(conf.get(OptuneOptions.MAX_GRAD_NORM).floatValue()))
                 .withPrecision(OptuneOptions.precision(conf));
-        int heldOut = conf.get(OptuneOptions.SOURCE_TYPE) == OptuneOptions.SourceType.BUILTIN ? conf.get(OptuneOptions.HELD_OUT_SIZE) : 0;
         SingleOutputStreamOperator<PolicyUpdate> updates = batches
                 .transform("train", TypeInformation.of(PolicyUpdate.class), new TrainOperator(new TrainFunction(io.weightLog(), dpo,
-                        conf.get(OptuneOptions.PUBLISH_EVERY), maxPromptTokens, heldOut, conf.get(OptuneOptions.MAX_NEW_TOKENS), seed)
+                        conf.get(OptuneOptions.PUBLISH_EVERY))
                         .onDevice(device(conf, OptuneOptions.TRAIN_DEVICE))
+                        .colocated(conf.get(OptuneOptions.ENGINE_COLOCATE))
                         .withWeightsDtype(conf.get(OptuneOptions.WEIGHTS_DTYPE).stored())
                         .withPublication(conf.get(OptuneOptions.WEIGHTS_PUBLICATION))
                         .withReference(referenceSource(conf))

@@ -137,7 +137,7 @@ class TokenIdsPathTest {
     /** Trains one step on the batch and returns the published version and the ledger. */
     private static PolicyUpdate train(InMemoryWeightLog log, PreferenceBatch b, List<PromptOutcome> ledger) throws Exception {
         try (var h = new OneInputStreamOperatorTestHarness<>(new io.optune.operators.train.TrainOperator(
-                new TrainFunction(log, DPO, 1, MAX_PROMPT_TOKENS, 0, 8, 1L)))) {
+                new TrainFunction(log, DPO, 1)))) {
             h.open();
             h.processElement(new StreamRecord<>(b));
             h.getSideOutput(PromptOutcome.LEDGER).forEach(r -> ledger.add(r.getValue()));
@@ -296,7 +296,7 @@ class TokenIdsPathTest {
                 new io.optune.engine.loop.PairBuilder.Pair(new io.optune.engine.loop.Response(new int[] {1, 99_999}, "?"), 1.0,
                         good.rejected(), 0.0, 1.0), 0, true);
         try (var h = new OneInputStreamOperatorTestHarness<>(new io.optune.operators.train.TrainOperator(
-                new TrainFunction(log, DPO, 1, 24, 0, 8, 1L)))) {
+                new TrainFunction(log, DPO, 1)))) {
             h.open();
             h.processElement(new StreamRecord<>(new PreferenceBatch(new PreferencePair[] {good, bad}, 0L)));
             List<PromptOutcome> ledger = h.getSideOutput(PromptOutcome.LEDGER).stream().map(StreamRecord::getValue).toList();

@@ -20,7 +20,13 @@ public final class BuiltinPromptSource {
     private BuiltinPromptSource() {}
 
     public static DataGeneratorSource<String> create(long seed, int poolSize, double newRate, long count, double promptsPerSecond) {
-        return new DataGeneratorSource<>(new FeedFunction(seed, poolSize, newRate), count,
+        return create(seed, poolSize, newRate, io.optune.engine.task.BuiltinTask.DEFAULT_MAX_OPERAND, count, promptsPerSecond);
+    }
+
+    /** As above, for the task with string operands of up to {@code maxOperand} letters. */
+    public static DataGeneratorSource<String> create(long seed, int poolSize, double newRate, int maxOperand, long count,
+            double promptsPerSecond) {
+        return new DataGeneratorSource<>(new FeedFunction(seed, poolSize, newRate, maxOperand), count,
                 RateLimiterStrategy.perSecond(promptsPerSecond), Types.STRING);
     }
 
@@ -29,18 +35,20 @@ public final class BuiltinPromptSource {
         private final long seed;
         private final int poolSize;
         private final double newRate;
+        private final int maxOperand;
         private transient PromptFeed feed;
 
-        FeedFunction(long seed, int poolSize, double newRate) {
+        FeedFunction(long seed, int poolSize, double newRate, int maxOperand) {
             this.seed = seed;
             this.poolSize = poolSize;
             this.newRate = newRate;
+            this.maxOperand = maxOperand;
         }
 
         @Override
         public String map(Long index) {
             if (feed == null) {
-                feed = new PromptFeed(seed, poolSize, newRate);
+                feed = new PromptFeed(seed, poolSize, newRate, maxOperand);
             }
             TaskPrompt p = feed.at(index);
             Map<String, Object> record = new LinkedHashMap<>();

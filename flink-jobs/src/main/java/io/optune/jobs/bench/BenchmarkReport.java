@@ -22,7 +22,11 @@ import java.util.Locale;
  *       {@code targetFraction} of the gain full online DPO made by the end of its budget on that seed;
  *   <li>time to target: first crossing of the target, linearly interpolated between versions;
  *       tokens to target: generated tokens at that moment (interpolated from progress samples);
- *   <li>speedup: mean time to target of full online DPO over that of the configuration.
+ *   <li>compute to target: generator plus trainer busy seconds at that moment (sampling and DPO
+ *       steps only, waits for a device turn excluded; interpolated from progress samples): the cost
+ *       when generation and training run on separate devices;
+ *   <li>generation share: generator busy seconds over generator plus trainer busy seconds, whole run;
+ *   <li>speedup: mean time (compute) to target of full online DPO over that of the configuration.
  * </ul>
  */
 final class BenchmarkReport {
@@ -78,11 +82,40 @@ final class BenchmarkReport {
         return prevTokens;
     }
 
+    /** Generator plus trainer busy seconds at {@code seconds} after the job started (interpolated). */
+    static double computeAt(EmbeddedMain.Summary s, double seconds) {
+        if (Double.isNaN(seconds)) {
+            return Double.NaN;
+        }
+        double prevT = 0;
+        double prevBusy = 0;
+        for (EmbeddedMain.Progress p : s.timeline()) {
+            double busy = (p.generatorBusyUs() + p.trainerBusyUs()) / 1e6;
+            if (p.seconds() >= seconds) {
+                return prevBusy + (busy - prevBusy) * (seconds - prevT) / Math.max(1e-9, p.seconds() - prevT);
+            }
+            prevT = p.seconds();
+            prevBusy = busy;
+        }
+        return prevBusy;
+    }
+
+    /** Generator busy time over generator plus trainer busy time, at the last progress sample. */
+    static double generationShare(EmbeddedMain.Summary s) {
+        if (s.timeline().isEmpty()) {
+            return Double.NaN;
+        }
+        EmbeddedMain.Progress last = s.timeline().get(s.timeline().size() - 1);
+        long total = last.generatorBusyUs() + last.trainerBusyUs();
+        return total == 0 ? Double.NaN : (double) last.generatorBusyUs() / total;
+    }
+
     static void writeCurves(Path file, List<OptuneBenchmark.Run> runs) throws IOException {
-        StringBuilder sb = new StringBuilder("config,seed,seconds,version,step,held_out_reward\n");
+        StringBuilder sb = new StringBuilder("config,seed,seconds,version,step,held_out_reward,compute_s\n");
         for (OptuneBenchmark.Run r : runs) {
             for (Point p : curve(r)) {
-                sb.append(String.format(Locale.ROOT, "%s,%d,%.2f,%d,%d,%.5f%n", r.setup(), r.seed(), p.seconds(), p.version(), p.step(), p.reward()));
+                sb.append(String.format(Locale.ROOT, "%s,%d,%.2f,%d,%d,%.5f,%.2f%n", r.setup(), r.seed(), p.seconds(), p.version(), p.step(),
+                        p.reward(), computeAt(r.summary(), p.seconds())));
             }
         }
         Files.writeString(file, sb.toString());
@@ -92,9 +125,9 @@ final class BenchmarkReport {
             throws IOException {
         writeCurves(out.resolve("curves.csv"), runs);
         StringBuilder runsCsv = new StringBuilder(
-                "config,seed,sft_reward,final_reward,target,time_to_target_s,tokens_to_target,generated_tokens,trainer_steps,"
-                        + "prompts,regenerated_fraction,versions,sync_lag_p50_ms,sync_lag_p90_ms\n");
-        List<double[]> perRun = new ArrayList<>(); // target, ttt, tokens, final, regen
+                "config,seed,sft_reward,final_reward,target,time_to_target_s,tokens_to_target,compute_to_target_s,generated_tokens,"
+                        + "trainer_steps,prompts,regenerated_fraction,generation_share,versions,sync_lag_p50_ms,sync_lag_p90_ms\n");
+        List<double[]> perRun = new ArrayList<>(); // target, ttt, tokens, final, regen, compute, share, steps
         for (OptuneBenchmark.Run r : runs) {
             List<Point> c = curve(r);
             OptuneBenchmark.Run full = runs.stream().filter(x -> x.seed() == r.seed() && x.setup().equals("full")).findFirst().orElse(null);
@@ -104,19 +137,23 @@ final class BenchmarkReport {
             double tokens = tokensAt(r.summary(), ttt);
             double fin = finalReward(c);
             EmbeddedMain.Summary s = r.summary();
-            perRun.add(new double[] {target, ttt, tokens, fin, s.regeneratedFraction()});
-            runsCsv.append(String.format(Locale.ROOT, "%s,%d,%.4f,%.4f,%.4f,%.1f,%.0f,%d,%d,%d,%.3f,%d,%d,%d%n", r.setup(), r.seed(),
-                    r.sftReward(), fin, target, ttt, tokens, s.generatedTokens(), s.trainerSteps(), s.promptsIn(),
-                    s.regeneratedFraction(), r.versions().size(), s.weightSyncLagMsP50(), s.weightSyncLagMsP90()));
+            double compute = computeAt(s, ttt);
+            double share = generationShare(s);
+            perRun.add(new double[] {target, ttt, tokens, fin, s.regeneratedFraction(), compute, share, s.trainerSteps()});
+            runsCsv.append(String.format(Locale.ROOT, "%s,%d,%.4f,%.4f,%.4f,%.1f,%.0f,%.1f,%d,%d,%d,%.3f,%.3f,%d,%d,%d%n", r.setup(),
+                    r.seed(), r.sftReward(), fin, target, ttt, tokens, compute, s.generatedTokens(), s.trainerSteps(), s.promptsIn(),
+                    s.regeneratedFraction(), share, r.versions().size(), s.weightSyncLagMsP50(), s.weightSyncLagMsP90()));
         }
         Files.writeString(out.resolve("runs.csv"), runsCsv.toString());
 
         double fullTtt = Double.NaN;
         StringBuilder csv = new StringBuilder("config,runs,reached,time_to_target_s_mean,time_to_target_s_std,tokens_to_target_mean,"
-                + "final_reward_mean,final_reward_std,final_vs_full,regenerated_fraction,speedup_vs_full\n");
+                + "compute_to_target_s_mean,final_reward_mean,final_reward_std,final_vs_full,regenerated_fraction,generation_share,"
+                + "trainer_steps,speedup_vs_full,compute_speedup_vs_full\n");
         StringBuilder md = new StringBuilder(String.format(Locale.ROOT,
-                "| configuration | time to target (s) | tokens to target | final held-out reward | vs full | regenerated | speedup |%n"
-                        + "|---|---|---|---|---|---|---|%n"));
+                "| configuration | time to target (s) | compute to target (s) | tokens to target | final held-out reward | vs full "
+                        + "| regenerated | generation share | trainer steps | speedup (time) | speedup (compute) |%n"
+                        + "|---|---|---|---|---|---|---|---|---|---|---|%n"));
         List<Stats> stats = new ArrayList<>();
         for (String setup : setups) {
             List<double[]> rows = new ArrayList<>();
@@ -128,17 +165,24 @@ final class BenchmarkReport {
             stats.add(new Stats(setup, rows));
         }
         Stats full = stats.stream().filter(s -> s.name.equals("full")).findFirst().orElse(null);
+        double fullCompute = Double.NaN;
         if (full != null) {
             fullTtt = full.mean(1);
+            fullCompute = full.mean(5);
         }
         for (Stats s : stats) {
             double speedup = fullTtt / s.mean(1);
+            double computeSpeedup = fullCompute / s.mean(5);
             double vsFull = full == null ? Double.NaN : s.mean(3) / full.mean(3) - 1;
-            csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.1f,%.1f,%.0f,%.4f,%.4f,%.4f,%.3f,%.2f%n", s.name, s.rows.size(), s.reached(),
-                    s.mean(1), s.std(1), s.mean(2), s.mean(3), s.std(3), vsFull, s.mean(4), speedup));
-            md.append(String.format(Locale.ROOT, "| %s | %.0f ± %.0f%s | %.0fk | %.3f ± %.3f | %+.1f%% | %.0f%% | %.2fx |%n", s.name,
-                    s.mean(1), s.std(1), s.reached() < s.rows.size() ? " (" + s.reached() + "/" + s.rows.size() + " reached)" : "",
-                    s.mean(2) / 1e3, s.mean(3), s.std(3), 100 * vsFull, 100 * s.mean(4), speedup));
+            // Time, tokens and compute to target average over the runs that reached it; the rest over all runs.
+            csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.1f,%.1f,%.0f,%.1f,%.4f,%.4f,%.4f,%.3f,%.3f,%.0f,%.2f,%.2f%n", s.name,
+                    s.rows.size(), s.reached(), s.mean(1), s.std(1), s.mean(2), s.mean(5), s.all(3), s.allStd(3), vsFull, s.all(4),
+                    s.all(6), s.all(7), speedup, computeSpeedup));
+            md.append(String.format(Locale.ROOT, "| %s | %.0f ± %.0f%s | %.0f | %.0fk | %.3f ± %.3f | %+.1f%% | %.0f%% | %.0f%% | %.0f "
+                    + "| %.2fx | %.2fx |%n", s.name, s.mean(1), s.std(1),
+                    s.reached() < s.rows.size() ? " (" + s.reached() + "/" + s.rows.size() + " reached)" : "", s.mean(5),
+                    s.mean(2) / 1e3, s.all(3), s.allStd(3), 100 * vsFull, 100 * s.all(4), 100 * s.all(6), s.all(7), speedup,
+                    computeSpeedup));
         }
         md.append(String.format(Locale.ROOT, "%nBudget %d s per run, %d runs; target = SFT + %.0f%% of full online DPO's final gain (per seed).%n",
                 budget.toSeconds(), runs.size(), 100 * targetFraction));
@@ -161,8 +205,28 @@ final class BenchmarkReport {
             return (int) rows.stream().filter(r -> !Double.isNaN(r[1])).count();
         }
 
+        /** Mean over the runs that reached the target (to-target columns). */
         double mean(int col) {
+            return rows.stream().filter(r -> !Double.isNaN(r[1])).mapToDouble(r -> r[col]).filter(Double::isFinite).average()
+                    .orElse(Double.NaN);
+        }
+
+        /** Mean over every run (columns that exist whether or not a run reached the target). */
+        double all(int col) {
             return rows.stream().mapToDouble(r -> r[col]).filter(Double::isFinite).average().orElse(Double.NaN);
+        }
+
+        double allStd(int col) {
+            double m = all(col);
+            double[] v = rows.stream().mapToDouble(r -> r[col]).filter(Double::isFinite).toArray();
+            if (v.length < 2) {
+                return 0;
+            }
+            double ss = 0;
+            for (double x : v) {
+                ss += (x - m) * (x - m);
+            }
+            return Math.sqrt(ss / (v.length - 1));
         }
 
         double std(int col) {

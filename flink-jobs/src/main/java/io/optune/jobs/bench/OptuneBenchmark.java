@@ -9,6 +9,7 @@ import io.optune.engine.loop.LoopConfig;
 import io.optune.engine.loop.LoopReport;
 import io.optune.engine.loop.OfflineLoopMain;
 import io.optune.jobs.EmbeddedMain;
+import io.optune.jobs.HeldOutEvaluator;
 import io.optune.jobs.InitialPolicy;
 import io.optune.jobs.JobConfig;
 import io.optune.jobs.OptuneOptions;
@@ -33,9 +34,15 @@ import java.util.Map;
  *
  * <pre>
  * bin/optune-bench [--out DIR] [--seeds 1,2,3] [--budget 120s] [--configs full,optune-0.5,...]
- *                  [--target-fraction 0.8] [--pipeline-budget 60s] [--skip-table] [--skip-pipeline]
- *                  [--optune.* overrides for every run]
+ *                  [--ablations optune-0.5-beta2-0.5,...] [--regime default|paper] [--eval-points 24]
+ *                  [--held-out-size 256] [--target-fraction 0.8] [--pipeline-budget 60s]
+ *                  [--skip-table] [--skip-pipeline] [--optune.* overrides for every run]
  * </pre>
+ *
+ * <p>Runs do no held-out evaluation while they run (it would take CPU from what is measured): each
+ * keeps every version, and up to {@code --eval-points} of them, evenly spread and always the last
+ * three, are evaluated after it ends. Ablations run on the first seed only. {@code --regime paper}
+ * is the OPTune paper's setting ({@link #PAPER_REGIME}).
  *
  * Each seed gets one SFT warm start, shared by all its runs (version 0 of every run's weight log).
  * Configurations run in a rotated order per seed, so slow drift of the machine does not favour one.
@@ -46,10 +53,10 @@ public final class OptuneBenchmark {
     private OptuneBenchmark() {}
 
     /** A benchmarked configuration: a name and its option overrides. */
-    record Setup(String name, String strategy, double rho, String weighting) {
-        String[] overrides() {
-            return new String[] {"--optune.select.strategy", strategy, "--optune.select.rho", String.valueOf(rho),
-                "--optune.pairs.weighting", weighting};
+    record Setup(String name, String... overrides) {
+        static Setup of(String name, String strategy, String rho, String weighting, String... more) {
+            String[] base = {"--optune.select.strategy", strategy, "--optune.select.rho", rho, "--optune.pairs.weighting", weighting};
+            return new Setup(name, concat(base, more));
         }
     }
 
@@ -57,15 +64,34 @@ public final class OptuneBenchmark {
 
     static {
         for (Setup s : List.of(
-                new Setup("full", "ALL", 1.0, "NONE"),
-                new Setup("optune-0.25", "OPTUNE", 0.25, "EXP"),
-                new Setup("optune-0.5", "OPTUNE", 0.5, "EXP"),
-                new Setup("optune-0.75", "OPTUNE", 0.75, "EXP"),
-                new Setup("random-0.5", "RANDOM", 0.5, "EXP"),
-                new Setup("optune-0.5-unweighted", "OPTUNE", 0.5, "NONE"))) {
+                Setup.of("full", "ALL", "1.0", "NONE"),
+                Setup.of("optune-0.25", "OPTUNE", "0.25", "EXP"),
+                Setup.of("optune-0.5", "OPTUNE", "0.5", "EXP"),
+                Setup.of("optune-0.75", "OPTUNE", "0.75", "EXP"),
+                Setup.of("random-0.5", "RANDOM", "0.5", "EXP"),
+                Setup.of("optune-0.5-unweighted", "OPTUNE", "0.5", "NONE"),
+                Setup.of("optune-auto", "OPTUNE", "auto", "EXP"),
+                // The two ablations the paper's reviewers asked for: the weight scale and the ranking basis.
+                Setup.of("optune-0.5-beta2-0.5", "OPTUNE", "0.5", "EXP", "--optune.pairs.beta2", "0.5"),
+                Setup.of("optune-0.5-beta2-1", "OPTUNE", "0.5", "EXP", "--optune.pairs.beta2", "1"),
+                Setup.of("optune-0.5-beta2-4", "OPTUNE", "0.5", "EXP", "--optune.pairs.beta2", "4"),
+                Setup.of("optune-0.5-normalised", "OPTUNE", "0.5", "EXP", "--optune.select.score-basis", "PROMPT_NORMALISED"))) {
             SETUPS.put(s.name(), s);
         }
     }
+
+    /** The configurations run when {@code --configs} is not given (the table of docs/BENCHMARKS.md section 1). */
+    static final List<String> DEFAULT_CONFIGS = List.of("full", "optune-0.25", "optune-0.5", "optune-0.75", "random-0.5",
+            "optune-0.5-unweighted");
+
+    /**
+     * {@code --regime paper}: the OPTune paper's regime on the built-in task. Generators and trainer take
+     * turns on one device (a round costs generation plus training), K = 8 responses of up to 10
+     * letters, so that full online DPO spends most of its time generating (measured and reported).
+     */
+    static final List<String> PAPER_REGIME = List.of("--optune.engine.colocate", "true",
+            "--optune.generate.samples-per-prompt", "8", "--optune.source.builtin.max-operand-length", "10",
+            "--optune.generate.max-new-tokens", "14");
 
     /** One run's result. */
     record Run(String setup, long seed, double sftReward, List<PolicyUpdate> versions, EmbeddedMain.Summary summary) {}
@@ -89,7 +115,8 @@ public final class OptuneBenchmark {
                 passThrough.add(args[++i]);
             } else if (a.equals("--skip-table") || a.equals("--skip-pipeline")) {
                 opts.put(a.substring(2), "true");
-            } else if (List.of("--out", "--seeds", "--budget", "--configs", "--target-fraction", "--pipeline-budget").contains(a)
+            } else if (List.of("--out", "--seeds", "--budget", "--configs", "--ablations", "--target-fraction", "--pipeline-budget",
+                    "--regime", "--eval-points", "--held-out-size").contains(a)
                     && i + 1 < args.length) {
                 opts.put(a.substring(2), args[++i]);
             } else {
@@ -99,14 +126,17 @@ public final class OptuneBenchmark {
         Path out = Path.of(opts.getOrDefault("out", "bench-results")).toAbsolutePath();
         long[] seeds = Arrays.stream(opts.getOrDefault("seeds", "1,2,3").split(",")).mapToLong(Long::parseLong).toArray();
         Duration budget = parseDuration(opts.getOrDefault("budget", "120s"));
-        List<Setup> setups = Arrays.stream(opts.getOrDefault("configs", String.join(",", SETUPS.keySet())).split(","))
-                .map(n -> {
-                    Setup s = SETUPS.get(n);
-                    if (s == null) {
-                        throw new IllegalArgumentException("unknown configuration '" + n + "'; known: " + SETUPS.keySet());
-                    }
-                    return s;
-                }).toList();
+        List<Setup> setups = setups(opts.getOrDefault("configs", String.join(",", DEFAULT_CONFIGS)));
+        // Ablations run on the first seed only (with that seed's full run as their reference).
+        List<Setup> ablations = opts.containsKey("ablations") ? setups(opts.get("ablations")) : List.of();
+        String regime = opts.getOrDefault("regime", "default");
+        if (regime.equals("paper")) {
+            passThrough.addAll(0, PAPER_REGIME); // explicit options given after it still win
+        } else if (!regime.equals("default")) {
+            throw new IllegalArgumentException("--regime is default or paper: " + regime);
+        }
+        int evalPoints = Integer.parseInt(opts.getOrDefault("eval-points", "24"));
+        int heldOutSize = Integer.parseInt(opts.getOrDefault("held-out-size", "256"));
         double targetFraction = Double.parseDouble(opts.getOrDefault("target-fraction", "0.8"));
         Files.createDirectories(out);
 
@@ -122,14 +152,20 @@ public final class OptuneBenchmark {
             for (long seed : seeds) {
                 Path sft = out.resolve("seed-" + seed).resolve("sft-weights");
                 Configuration base = config(out.resolve("seed-" + seed).resolve("sft-run"), seed, budget, passThrough,
-                        "--optune.weights.path", sft.toUri().toString());
+                        "--optune.weights.path", sft.toUri().toString(), "--optune.train.held-out-size", String.valueOf(heldOutSize));
                 FileSystemWeightLog sftLog = PolicySigning.weightLog(base, base.toMap(), sft.toUri().toString(), null);
                 sftLog.initialize();
                 PolicyUpdate v0 = InitialPolicy.ensure(base, sftLog, OptuneBenchmark::say);
                 VerifiedVersion v0Files = sftLog.readVerified(v0);
+                List<Setup> order = new ArrayList<>();
                 int rotate = (int) Math.floorMod(seed, setups.size());
                 for (int k = 0; k < setups.size(); k++) {
-                    Setup setup = setups.get((k + rotate) % setups.size());
+                    order.add(setups.get((k + rotate) % setups.size()));
+                }
+                if (seed == seeds[0]) {
+                    ablations.stream().filter(a -> !setups.contains(a)).forEach(order::add);
+                }
+                for (Setup setup : order) {
                     Path runDir = out.resolve("seed-" + seed).resolve(setup.name());
                     Path weights = runDir.resolve("weights");
                     EmbeddedMain.deleteRecursively(runDir);
@@ -137,16 +173,29 @@ public final class OptuneBenchmark {
                     log.initialize();
                     log.publish(new PolicyUpdate(0, 0, null, null, System.currentTimeMillis(), Double.NaN, Double.NaN, Double.NaN,
                             Double.NaN, 0, v0.heldOutReward()), VersionWriter.copyOf(v0Files.dir()));
-                    say(String.format("=== seed %d, %s (%d of %d) ===", seed, setup.name(), runs.size() + 1, seeds.length * setups.size()));
+                    say(String.format("=== seed %d, %s (%d of %d) ===", seed, setup.name(), runs.size() + 1, total(seeds, setups, ablations)));
+                    // No evaluation during the run (it would take CPU from the run it measures): every version
+                    // stays in the log and a sample of them is evaluated once the run has ended.
                     String[] extra = concat(setup.overrides(), "--optune.weights.path", weights.toUri().toString(),
-                            "--optune.embedded.summary-path", runDir.resolve("summary.json").toString());
-                    EmbeddedMain.Summary s = EmbeddedMain.run(config(runDir.resolve("run"), seed, budget, passThrough, extra));
-                    runs.add(new Run(setup.name(), seed, v0.heldOutReward(), s.versions(), s));
+                            "--optune.embedded.summary-path", runDir.resolve("summary.json").toString(),
+                            "--optune.train.held-out-size", "0", "--optune.weights.retain-versions", "0");
+                    Configuration conf = config(runDir.resolve("run"), seed, budget, passThrough, extra);
+                    EmbeddedMain.Summary s = EmbeddedMain.run(conf);
+                    long t0 = System.nanoTime();
+                    HeldOutEvaluator evaluator = new HeldOutEvaluator(log, heldOutSize, seed, conf.get(OptuneOptions.BUILTIN_MAX_OPERAND),
+                            conf.get(OptuneOptions.MAX_PROMPT_TOKENS), conf.get(OptuneOptions.MAX_NEW_TOKENS), runDir.resolve("held-out.csv"));
+                    List<PolicyUpdate> sample = evaluationSample(s.versions(), evalPoints);
+                    evaluator.evaluate(sample);
+                    say(String.format("evaluated %d of %d versions after the run (%.0f s)", sample.size(), s.versions().size() - 1,
+                            (System.nanoTime() - t0) / 1e9));
+                    runs.add(new Run(setup.name(), seed, v0.heldOutReward(), evaluator.apply(s.versions()), s));
                     BenchmarkReport.writeCurves(out.resolve("curves.csv"), runs);
                 }
                 v0Files.close();
             }
-            BenchmarkReport.write(out, runs, setups.stream().map(Setup::name).toList(), targetFraction, budget);
+            List<String> names = new ArrayList<>(setups.stream().map(Setup::name).toList());
+            ablations.stream().map(Setup::name).filter(n -> !names.contains(n)).forEach(names::add);
+            BenchmarkReport.write(out, runs, names, targetFraction, budget);
         }
         if (!opts.containsKey("skip-pipeline")) {
             pipelineTax(out, seeds[0], parseDuration(opts.getOrDefault("pipeline-budget", "60s")), passThrough);
@@ -202,6 +251,39 @@ public final class OptuneBenchmark {
         say(csv);
     }
 
+    private static List<Setup> setups(String names) {
+        return Arrays.stream(names.split(",")).map(n -> {
+            Setup s = SETUPS.get(n);
+            if (s == null) {
+                throw new IllegalArgumentException("unknown configuration '" + n + "'; known: " + SETUPS.keySet());
+            }
+            return s;
+        }).toList();
+    }
+
+    private static int total(long[] seeds, List<Setup> setups, List<Setup> ablations) {
+        return seeds.length * setups.size() + (int) ablations.stream().filter(a -> !setups.contains(a)).count();
+    }
+
+    /**
+     * At most {@code points} versions after version 0, evenly spread, always with the last {@link
+     * BenchmarkReport#FINAL_POINTS} (the final reward is their mean).
+     */
+    static List<PolicyUpdate> evaluationSample(List<PolicyUpdate> versions, int points) {
+        List<PolicyUpdate> trained = versions.stream().filter(v -> v.version() > 0).toList();
+        java.util.TreeMap<Long, PolicyUpdate> chosen = new java.util.TreeMap<>();
+        int n = trained.size();
+        for (int i = Math.max(0, n - BenchmarkReport.FINAL_POINTS); i < n; i++) {
+            chosen.put(trained.get(i).version(), trained.get(i));
+        }
+        int rest = Math.max(0, points - chosen.size());
+        for (int k = 1; k <= rest && n > 0; k++) {
+            int index = Math.max(0, (int) Math.round((double) k * n / (rest + 1)) - 1);
+            chosen.put(trained.get(index).version(), trained.get(index));
+        }
+        return new ArrayList<>(chosen.values());
+    }
+
     /** Pairs the plain loop trained: it trains full batches only. */
     private static double plainPairs(LoopReport r) {
         return r.steps() * (double) LoopConfig.defaults().batchSize();
@@ -223,7 +305,7 @@ public final class OptuneBenchmark {
         return JobConfig.load(args.toArray(new String[0]));
     }
 
-    private static String[] concat(String[] a, String... b) {
+    static String[] concat(String[] a, String... b) {
         String[] r = Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
         return r;

@@ -68,8 +68,23 @@ public final class BuiltinTask {
         return "p-" + UUID.nameUUIDFromBytes(text.getBytes(StandardCharsets.UTF_8)).toString().substring(0, 13);
     }
 
-    /** A random task instance; operand lengths 2..6 letters, additions of 1- to 3-digit numbers. */
+    /** Longest string operand of the default task (letters). */
+    public static final int DEFAULT_MAX_OPERAND = 4;
+
+    /** A random task instance: string operands of 2..4 letters, additions of a 1- or 2-digit and a 1-digit number. */
     public static TaskPrompt random(Rng rng) {
+        return random(rng, DEFAULT_MAX_OPERAND);
+    }
+
+    /**
+     * A random task instance with string operands of 2..{@code maxOperand} letters (longer answers:
+     * more tokens to generate per response, as in the OPTune paper's regime); additions as in
+     * {@link #random(Rng)}. The default draws exactly the same instances as {@link #random(Rng)}.
+     */
+    public static TaskPrompt random(Rng rng, int maxOperand) {
+        if (maxOperand < 2) {
+            throw new IllegalArgumentException("the longest operand must be >= 2 letters: " + maxOperand);
+        }
         TaskKind kind = TaskKind.values()[rng.nextInt(TaskKind.values().length)];
         String operand;
         if (kind == TaskKind.ADD) {
@@ -77,7 +92,7 @@ public final class BuiltinTask {
             int db = 1;
             operand = rng.nextInt((int) Math.pow(10, da)) + "+" + rng.nextInt((int) Math.pow(10, db));
         } else {
-            int len = 2 + rng.nextInt(3);
+            int len = 2 + rng.nextInt(maxOperand - 1);
             StringBuilder sb = new StringBuilder(len);
             for (int i = 0; i < len; i++) {
                 sb.append(LETTERS.charAt(rng.nextInt(LETTERS.length())));
@@ -98,10 +113,15 @@ public final class BuiltinTask {
 
     /** A fixed held-out set (its own seed stream, so it never depends on the training feed). */
     public static List<TaskPrompt> heldOut(int size, long seed) {
+        return heldOut(size, seed, DEFAULT_MAX_OPERAND);
+    }
+
+    /** As {@link #heldOut(int, long)} for the task with operands of up to {@code maxOperand} letters. */
+    public static List<TaskPrompt> heldOut(int size, long seed, int maxOperand) {
         Rng rng = Rng.derive(seed, 0x4E1DL);
         List<TaskPrompt> out = new ArrayList<>(size);
         for (int i = 0; i < size; i++) {
-            out.add(random(rng));
+            out.add(random(rng, maxOperand));
         }
         return out;
     }

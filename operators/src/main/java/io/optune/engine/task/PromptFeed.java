@@ -16,14 +16,21 @@ public final class PromptFeed {
     private final long seed;
     private final int poolSize;
     private final double newRate;
+    private final int maxOperand;
 
     public PromptFeed(long seed, int poolSize, double newRate) {
+        this(seed, poolSize, newRate, BuiltinTask.DEFAULT_MAX_OPERAND);
+    }
+
+    /** A feed of the task with string operands of up to {@code maxOperand} letters ({@link BuiltinTask#random(Rng, int)}). */
+    public PromptFeed(long seed, int poolSize, double newRate, int maxOperand) {
         if (poolSize < 1 || !(newRate >= 0 && newRate <= 1)) {
             throw new IllegalArgumentException("poolSize must be >= 1 and newRate in [0, 1]");
         }
         this.seed = seed;
         this.poolSize = poolSize;
         this.newRate = newRate;
+        this.maxOperand = maxOperand;
     }
 
     /** The prompt at position {@code index} (0-based). */
@@ -32,7 +39,7 @@ public final class PromptFeed {
         while (true) {
             Rng rng = Rng.derive(seed, i);
             if (i < poolSize || rng.nextDouble() < newRate) {
-                return BuiltinTask.random(rng);
+                return BuiltinTask.random(rng, maxOperand);
             }
             i = i - 1 - rng.nextInt(poolSize);
         }

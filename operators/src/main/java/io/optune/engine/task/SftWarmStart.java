@@ -27,7 +27,12 @@ public final class SftWarmStart {
      * @param learningRate peak AdamW learning rate (with 5% warm-up)
      * @param seed model init and demonstration stream
      */
-    public record Config(int steps, int batchSize, float learningRate, long seed) {
+    /** @param maxOperand longest string operand of the demonstrated task ({@link BuiltinTask#random(Rng, int)}) */
+    public record Config(int steps, int batchSize, float learningRate, long seed, int maxOperand) {
+        public Config(int steps, int batchSize, float learningRate, long seed) {
+            this(steps, batchSize, learningRate, seed, BuiltinTask.DEFAULT_MAX_OPERAND);
+        }
+
         public static Config defaults(long seed) {
             return new Config(1500, 32, 3e-3f, seed);
         }
@@ -51,7 +56,7 @@ public final class SftWarmStart {
                 List<int[]> prompts = new ArrayList<>(config.batchSize());
                 List<int[]> responses = new ArrayList<>(config.batchSize());
                 for (int i = 0; i < config.batchSize(); i++) {
-                    TaskPrompt p = BuiltinTask.random(rng);
+                    TaskPrompt p = BuiltinTask.random(rng, config.maxOperand());
                     prompts.add(encoder.encodePrompt(p.text()));
                     responses.add(encoder.encodeResponse(demos.demonstrate(p, rng)));
                 }

@@ -1,6 +1,7 @@
 package io.optune.operators.generate;
 
 import ai.djl.ndarray.NDManager;
+import io.optune.engine.DeviceTurns;
 import io.optune.engine.InvalidInputException;
 import io.optune.engine.PromptEncoder;
 import io.optune.engine.Rng;
@@ -76,6 +77,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private String device = "cpu";
     /** float16: each loaded version becomes a float16 inference copy (half the bytes per decoding step). */
     private io.optune.engine.model.Precision precision = io.optune.engine.model.Precision.FLOAT32;
+    /** Take turns on the device with the trainer ({@link io.optune.engine.DeviceTurns}); off unless set. */
+    private boolean colocated;
 
     private transient NDManager manager;
     private transient TransformerLM policy;
@@ -98,6 +101,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient ListAccumulator<Long> lagSamples;
     private transient LongCounter tokensTotal;
     private transient LongCounter versionsLoaded;
+    private transient LongCounter busyUs;
+    private transient Counter deviceWaitMs;
 
     /** Accumulator names (job-wide). */
     public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
@@ -107,6 +112,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     public static final String ACC_LAG_SAMPLES = "weightSyncLagMsSamples";
     static final int MAX_LAG_SAMPLES = 4096;
     public static final String ACC_TOKENS = "generatedTokens";
+    /** Microseconds spent sampling, job-wide: the generators' compute (waits for a turn excluded). */
+    public static final String ACC_BUSY_US = "generatorBusyUs";
 
     public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
         if (maxBatch < 1 || maxDelayMs < 0) {
@@ -123,6 +130,15 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     /** Runs this generator on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
     public GenerateOperator onDevice(String device) {
         this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
+    /**
+     * Takes turns on the device with the trainer of this process ({@code optune.engine.colocate}):
+     * each sampling micro-batch waits until no DPO step runs on the same device.
+     */
+    public GenerateOperator colocated(boolean colocated) {
+        this.colocated = colocated;
         return this;
     }
 
@@ -165,6 +181,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         getRuntimeContext().addAccumulator(ACC_LAG_SAMPLES, lagSamples = new ListAccumulator<>());
         getRuntimeContext().addAccumulator(ACC_TOKENS, tokensTotal = new LongCounter());
         getRuntimeContext().addAccumulator(ACC_VERSIONS_LOADED, versionsLoaded = new LongCounter());
+        getRuntimeContext().addAccumulator(ACC_BUSY_US, busyUs = new LongCounter());
+        deviceWaitMs = group.counter("deviceWaitMs");
         group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
         manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         version = -1;
@@ -282,7 +300,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), version, update.step());
     }
 
-    private void flush() {
+    private void flush() throws InterruptedException {
         if (buffer.isEmpty()) {
             return;
         }
@@ -302,8 +320,11 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             return;
         }
         List<Completion> completions;
-        try {
+        try (DeviceTurns.Turn turn = DeviceTurns.take(device, colocated)) {
+            deviceWaitMs.inc(turn.waitedMs());
+            long start = System.nanoTime();
             completions = generator.generate(manager, prompts, sampling, rng);
+            busyUs.add((System.nanoTime() - start) / 1_000);
         } catch (RuntimeException e) {
             // A replay would fail the same way (same RNG, same policy): dead-letter instead of looping.
             LOG.error("Generation with policy version {} failed for {} prompts", version, accepted.size(), e);

@@ -1,13 +1,11 @@
 package io.optune.operators.train;
 
 import ai.djl.ndarray.NDManager;
-import io.optune.engine.PromptEncoder;
+import io.optune.engine.DeviceTurns;
 import io.optune.engine.checkpoint.CheckpointFiles;
 import io.optune.engine.checkpoint.HfCheckpoint;
 import io.optune.engine.checkpoint.PolicyDirectory;
 import io.optune.engine.checkpoint.SafeTensorsStream;
-import io.optune.engine.task.BuiltinTask;
-import io.optune.engine.task.Evaluator;
 import io.optune.engine.tokenizer.Tokenizer;
 import io.optune.engine.train.DpoConfig;
 import io.optune.engine.train.DpoTrainer;
@@ -64,10 +62,6 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private final WeightLog weightLog;
     private final DpoConfig dpo;
     private final int publishEvery;
-    private final int maxPromptTokens;
-    private final int heldOutSize;
-    private final int evalMaxNewTokens;
-    private final long seed;
     private SafeTensorsStream.Dtype weightsDtype = SafeTensorsStream.Dtype.F32;
     private ReferenceSource referenceSource;
     private int referenceRefreshEvery;
@@ -79,6 +73,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     /** Where the policy, reference and optimizer live ({@link io.optune.engine.EngineDevice}); cpu unless set. */
     private String device = "cpu";
+    /** Take turns on the device with the generators of this process ({@link DeviceTurns}); off unless set. */
+    private boolean colocated;
 
     private transient ListState<byte[]> legacyTrainerState;
     private transient byte[] restoredTrainer;
@@ -87,7 +83,6 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private transient DpoTrainer trainer;
     private transient Tokenizer tokenizer;
     private transient PolicyDirectory.TokenizerFiles tokenizerFiles;
-    private transient Evaluator evaluator;
     private transient Window window;
     private transient StepResult lastStep;
     private transient Counter pairsTrained;
@@ -95,6 +90,10 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
 
     /** Accumulator name: pairs trained, job-wide (for progress and benchmarks). */
     public static final String ACC_PAIRS_TRAINED = "pairsTrained";
+    /** Accumulator name: microseconds in DPO steps (the trainer's compute; waits for a turn excluded). */
+    public static final String ACC_BUSY_US = "trainerBusyUs";
+    private transient org.apache.flink.api.common.accumulators.LongCounter busyUs;
+    private transient Counter deviceWaitMs;
     private transient Counter invalidPairs;
 
     /** Running sums since the last publication. */
@@ -109,21 +108,16 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     }
 
     /**
-     * @param heldOutSize when positive, each published version is evaluated on that many held-out
-     *     built-in task prompts (greedy); use only with the built-in task
+     * @param publishEvery a version is published every this many trainer steps. Published versions
+     *     carry no held-out reward: evaluation reads them from the weight log, off this thread
      */
-    public TrainFunction(WeightLog weightLog, DpoConfig dpo, int publishEvery, int maxPromptTokens, int heldOutSize,
-            int evalMaxNewTokens, long seed) {
+    public TrainFunction(WeightLog weightLog, DpoConfig dpo, int publishEvery) {
         if (publishEvery < 1) {
             throw new IllegalArgumentException("publishEvery must be >= 1");
         }
         this.weightLog = weightLog;
         this.dpo = dpo;
         this.publishEvery = publishEvery;
-        this.maxPromptTokens = maxPromptTokens;
-        this.heldOutSize = heldOutSize;
-        this.evalMaxNewTokens = evalMaxNewTokens;
-        this.seed = seed;
     }
 
     /** The dtype of published {@code model.safetensors} files (default float32). */
@@ -150,6 +144,15 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     /** Trains on {@code device} (cpu, gpu, gpu:N); checked for form now, for a GPU at open. */
     public TrainFunction onDevice(String device) {
         this.device = io.optune.engine.EngineDevice.checkSpec(device);
+        return this;
+    }
+
+    /**
+     * Takes turns on the device with the generators of this process ({@code optune.engine.colocate}):
+     * each DPO step waits until no sampling micro-batch runs on the same device.
+     */
+    public TrainFunction colocated(boolean colocated) {
+        this.colocated = colocated;
         return this;
     }
 
@@ -247,14 +250,12 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         restoredTrainer = null;
         var group = getRuntimeContext().getMetricGroup();
         publisher.open(group);
-        if (heldOutSize > 0) {
-            // Evaluation only: held-out task prompts are encoded there; training never encodes text.
-            evaluator = new Evaluator(BuiltinTask.heldOut(heldOutSize, seed), new PromptEncoder(tokenizer, maxPromptTokens), evalMaxNewTokens);
-        }
         window = new Window();
         pairsTrained = group.counter("pairsTrained");
         getRuntimeContext().addAccumulator(ACC_PAIRS_TRAINED, pairsTrainedTotal = new org.apache.flink.api.common.accumulators.LongCounter());
         invalidPairs = group.counter("invalidPairs");
+        getRuntimeContext().addAccumulator(ACC_BUSY_US, busyUs = new org.apache.flink.api.common.accumulators.LongCounter());
+        deviceWaitMs = group.counter("deviceWaitMs");
         group.gauge("trainerStep", () -> trainer.step());
         group.gauge("skippedSteps", () -> trainer.skippedSteps());
         group.gauge("loss", () -> lastStep == null ? Double.NaN : lastStep.loss());
@@ -290,7 +291,13 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
         if (examples.isEmpty()) {
             return;
         }
-        StepResult r = trainer.step(examples);
+        StepResult r;
+        try (DeviceTurns.Turn turn = DeviceTurns.take(device, colocated)) {
+            deviceWaitMs.inc(turn.waitedMs());
+            long start = System.nanoTime();
+            r = trainer.step(examples);
+            busyUs.add((System.nanoTime() - start) / 1_000);
+        }
         FaultInjection.check(FaultInjection.Point.TRAIN);
         lastStep = r;
         for (PreferencePair p : used) {
@@ -337,11 +344,10 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     }
 
     private void publish(Collector<PolicyUpdate> out) throws InterruptedException {
-        double heldOut = evaluator == null ? Double.NaN : evaluator.evaluate(trainer.policy(), manager).meanReward();
         Window w = window;
         PolicyUpdate update = new PolicyUpdate(publisher.nextVersion(), trainer.step(), null, null, System.currentTimeMillis(),
                 w.loss / Math.max(1, w.steps), w.margin / Math.max(1, w.steps), w.logRatioMean / Math.max(1, w.steps),
-                w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), heldOut);
+                w.reward / Math.max(1, w.pairs), (double) w.fresh / Math.max(1, w.pairs), Double.NaN);
         VersionWriter files = dir -> PolicyDirectory.write(trainer.policy(), tokenizer, tokenizerFiles, weightsDtype, dir);
         VersionPublisher.Outcome outcome = publisher.publish(update, files);
         if (outcome.written()) {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Set;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 class BuiltinTaskTest {
@@ -54,6 +55,19 @@ class BuiltinTaskTest {
         }
         assertThat(repeats).isGreaterThan(1500); // most traffic recurs
         assertThat(later.size() - later.stream().filter(firstPool::contains).count()).isGreaterThan(100); // new prompts arrive
+    }
+
+    @Test
+    void theDefaultOperandLengthDrawsTheSameTasksAsBefore() {
+        // Runs, savepoints and benchmarks of the default task must not change with the new option.
+        Rng a = new Rng(11);
+        Rng b = new Rng(11);
+        for (int i = 0; i < 200; i++) {
+            assertThat(BuiltinTask.random(a, BuiltinTask.DEFAULT_MAX_OPERAND)).isEqualTo(BuiltinTask.random(b));
+        }
+        assertThat(BuiltinTask.heldOut(32, 3, BuiltinTask.DEFAULT_MAX_OPERAND)).isEqualTo(BuiltinTask.heldOut(32, 3));
+        assertThat(BuiltinTask.heldOut(64, 3, 10).stream().mapToInt(p -> p.answer().length()).max().orElse(0)).isGreaterThan(4);
+        assertThatThrownBy(() -> BuiltinTask.random(new Rng(1), 1)).isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

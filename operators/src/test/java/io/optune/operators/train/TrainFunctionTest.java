@@ -27,7 +27,7 @@ class TrainFunctionTest {
     private static final DpoConfig DPO = new DpoConfig(LossType.SIGMOID, 0.5f, 0.5f, AdamWConfig.of(1e-3f));
 
     private static OneInputStreamOperatorTestHarness<PreferenceBatch, PolicyUpdate> harness(InMemoryWeightLog log) throws Exception {
-        return new OneInputStreamOperatorTestHarness<>(new TrainOperator(new TrainFunction(log, DPO, 2, 24, 0, 8, 1L)));
+        return new OneInputStreamOperatorTestHarness<>(new TrainOperator(new TrainFunction(log, DPO, 2)));
     }
 
     private static PreferenceBatch batch(int i) {
@@ -116,7 +116,7 @@ class TrainFunctionTest {
 
     private static OneInputStreamOperatorTestHarness<PreferenceBatch, PolicyUpdate> onCheckpoint(InMemoryWeightLog log) throws Exception {
         return new OneInputStreamOperatorTestHarness<>(new TrainOperator(
-                new TrainFunction(log, DPO, 2, 24, 0, 8, 1L).withPublication(Publication.ON_CHECKPOINT)));
+                new TrainFunction(log, DPO, 2).withPublication(Publication.ON_CHECKPOINT)));
     }
 
     @Test
@@ -203,7 +203,7 @@ class TrainFunctionTest {
 
     private static OneInputStreamOperatorTestHarness<PreferenceBatch, PolicyUpdate> harness(InMemoryWeightLog log, String reference)
             throws Exception {
-        TrainFunction f = new TrainFunction(log, DPO, 1, 24, 0, 8, 1L);
+        TrainFunction f = new TrainFunction(log, DPO, 1);
         if (reference != null) {
             f.withReference(() -> new io.optune.engine.checkpoint.LocalCheckpointFiles(java.nio.file.Path.of(reference)));
         }
@@ -306,7 +306,7 @@ class TrainFunctionTest {
     void refusesToRunOutsideTheTrainOperator() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
         try (var h = new OneInputStreamOperatorTestHarness<>(
-                new org.apache.flink.streaming.api.operators.ProcessOperator<>(new TrainFunction(log, DPO, 2, 24, 0, 8, 1L)))) {
+                new org.apache.flink.streaming.api.operators.ProcessOperator<>(new TrainFunction(log, DPO, 2)))) {
             assertThatThrownBy(h::open).hasMessageContaining("TrainOperator");
         }
     }
