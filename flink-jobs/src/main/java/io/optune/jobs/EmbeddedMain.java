@@ -234,8 +234,9 @@ public final class EmbeddedMain {
         restoreEngineThreads(); // the warm start gets the engine's default pool, even after an earlier run
         PolicyUpdate baseline = InitialPolicy.ensure(conf, log, EmbeddedMain::say);
         setEngineThreads(conf.get(OptuneOptions.ENGINE_THREADS));
-        // Held-out evaluation runs beside the job, never on the trainer (results in the run directory).
-        HeldOutEvaluator evaluator = HeldOutEvaluator.of(conf, log, runDir.resolve(HELD_OUT_FILE));
+        // The job's evaluate step reports held-out rewards; they are kept in the run directory.
+        io.optune.operators.evaluate.HeldOutEvaluation evaluation = HeldOutEvaluator.evaluation(conf, log);
+        HeldOutEvaluator evaluator = evaluation == null ? null : new HeldOutEvaluator(evaluation, runDir.resolve(HELD_OUT_FILE));
 
         Configuration flink = new Configuration(conf);
         if (!flink.containsKey("execution.checkpointing.dir")) {
@@ -252,15 +253,6 @@ public final class EmbeddedMain {
         OptuneTopology.build(conf, connections.apply(Connections.fileSystem(env, conf, log, feedback, deadLetters)));
         JobClient job = env.executeAsync("optune-embedded");
         long jobStartedAt = System.currentTimeMillis();
-        if (evaluator != null) {
-            evaluator.start(500, () -> {
-                try { // a driver that fails leaves no evaluator behind: it ends with the job
-                    return !job.getJobStatus().get().isGloballyTerminalState();
-                } catch (Exception e) {
-                    return false;
-                }
-            });
-        }
         state.jobIds().add(job.getJobID().toString());
         run.writeState(state);
         List<Progress> timeline = new ArrayList<>();
@@ -330,9 +322,9 @@ public final class EmbeddedMain {
         }
         List<PolicyUpdate> history = log.history();
         if (evaluator != null) {
-            evaluator.close();
+            evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateFunction.ACC_HELD_OUT), history);
             if (!history.isEmpty() && Double.isNaN(evaluator.reward(history.get(history.size() - 1)))) {
-                evaluator.evaluateOne(history.get(history.size() - 1)); // the summary reports the final version's
+                evaluator.evaluate(List.of(history.get(history.size() - 1))); // the summary reports the final version's
             }
             history = evaluator.apply(history);
         }
@@ -449,6 +441,11 @@ public final class EmbeddedMain {
             long regenerated = longAcc(acc, SelectFunction.ACC_REGENERATED);
             long reused = longAcc(acc, SelectFunction.ACC_REUSED);
             timeline.add(Progress.of(acc, jobStartedAt, timeline.isEmpty() ? null : timeline.get(timeline.size() - 1)));
+            List<PolicyUpdate> history = log.history(); // read once per tick: the console line and the plots share it
+            if (evaluator != null) {
+                evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateFunction.ACC_HELD_OUT), history);
+                history = evaluator.apply(history);
+            }
             StringBuilder line = new StringBuilder(String.format("[%5.0fs] prompts %d (regenerated %.0f%%)", (System.nanoTime() - t0) / 1e9,
                     regenerated + reused, regenerated + reused == 0 ? 0.0 : 100.0 * regenerated / (regenerated + reused)));
             long inFlight = longAcc(acc, SelectFunction.ACC_IN_FLIGHT);
@@ -459,18 +456,14 @@ public final class EmbeddedMain {
             if (dead.since() > 0) {
                 line.append(" | dead letters ").append(dead.since()).append(' ').append(dead.byReason());
             }
-            var latest = log.latest();
-            if (latest.isPresent() && latest.get().version() > baseline.version()) {
-                PolicyUpdate u = latest.get();
+            if (!history.isEmpty() && history.get(history.size() - 1).version() > baseline.version()) {
+                PolicyUpdate u = history.get(history.size() - 1);
                 line.append(String.format(" | policy v%d step %d | loss %.3f margin %.2f log-ratio %.3f | pair reward %.3f fresh %.0f%%",
                         u.version(), u.step(), u.loss(), u.margin(), u.logRatioMean(), u.reward(), 100 * u.freshFraction()));
-                if (evaluator != null) {
-                    List<PolicyUpdate> recent = evaluator.apply(log.versions());
-                    for (int i = recent.size() - 1; i >= 0; i--) {
-                        if (!Double.isNaN(recent.get(i).heldOutReward())) {
-                            line.append(String.format(" | held-out gold %.3f (v%d)", recent.get(i).heldOutReward(), recent.get(i).version()));
-                            break;
-                        }
+                for (int i = history.size() - 1; i >= 0 && history.get(i).version() > baseline.version(); i--) {
+                    if (!Double.isNaN(history.get(i).heldOutReward())) {
+                        line.append(String.format(" | held-out gold %.3f (v%d)", history.get(i).heldOutReward(), history.get(i).version()));
+                        break;
                     }
                 }
             } else {
@@ -480,7 +473,6 @@ public final class EmbeddedMain {
                 }
             }
             say(line.toString());
-            List<PolicyUpdate> history = evaluator == null ? log.history() : evaluator.apply(log.history());
             RunPlots.write(history, timeline, jobStartedAt, baseline.version(), runDir, EmbeddedMain::say, false);
         } catch (Exception e) {
             say("(progress unavailable: " + e.getMessage() + ")");

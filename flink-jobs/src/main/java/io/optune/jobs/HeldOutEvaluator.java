@@ -1,13 +1,8 @@
 package io.optune.jobs;
 
-import ai.djl.ndarray.NDManager;
-import io.optune.engine.PromptEncoder;
-import io.optune.engine.checkpoint.PolicyDirectory;
-import io.optune.engine.task.BuiltinTask;
-import io.optune.engine.task.Evaluator;
-import io.optune.engine.task.TaskPrompt;
+import io.optune.operators.evaluate.EvaluateFunction;
+import io.optune.operators.evaluate.HeldOutEvaluation;
 import io.optune.operators.records.PolicyUpdate;
-import io.optune.operators.weights.VerifiedVersion;
 import io.optune.operators.weights.WeightLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,42 +19,24 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentSkipListMap;
 
 /**
- * The held-out evaluation of the built-in task, off the trainer: it reads published versions from
- * the weight log (verified, like any consumer) and scores each with greedy decoding on a fixed
- * held-out set. The trainer never waits for it and its time is not training time.
- *
- * <p>Two ways to use it: {@link #start} follows a running job from its own thread, evaluating the
- * newest unevaluated version each time (it skips versions when it falls behind, so it never queues
- * up work); {@link #evaluate} scores given versions after a run (what the benchmark does, so that
- * evaluation takes no CPU from the runs it measures). Results are appended to a CSV file
- * ({@code version,step,held_out_reward,evaluated_at}) that a resumed run reads back, and
- * {@link #apply} fills them into the weight log's history for summaries and plots.
+ * The held-out rewards of a run's versions, for its summary and plots: the job's evaluate step
+ * reports them ({@link EvaluateFunction#ACC_HELD_OUT}, recorded here with {@link #record}); versions it
+ * skipped can be evaluated here ({@link #evaluate}, as the benchmark does after a run so evaluation
+ * takes no CPU from the run it measures, and the driver does for the final version). Results are
+ * appended to a CSV file ({@code version,step,held_out_reward,evaluated_at}) that a resumed run reads
+ * back, and {@link #apply} fills them into the weight log's history.
  */
-public final class HeldOutEvaluator implements AutoCloseable {
+public final class HeldOutEvaluator {
     private static final Logger LOG = LoggerFactory.getLogger(HeldOutEvaluator.class);
     static final String HEADER = "version,step,held_out_reward,evaluated_at";
 
-    private final WeightLog log;
-    private final List<TaskPrompt> heldOut;
-    private final int maxPromptTokens;
-    private final int maxNewTokens;
+    private final HeldOutEvaluation evaluation;
     private final Path file;
     private final Map<Long, Double> rewards = new ConcurrentSkipListMap<>();
-    private volatile Thread follower;
-    private volatile boolean stopping;
 
-    /**
-     * @param file where results are appended and read back from (created when missing)
-     */
-    public HeldOutEvaluator(WeightLog log, int heldOutSize, long seed, int maxOperand, int maxPromptTokens, int maxNewTokens,
-            Path file) throws IOException {
-        if (heldOutSize < 1) {
-            throw new IllegalArgumentException("held-out size must be >= 1: " + heldOutSize);
-        }
-        this.log = log;
-        this.heldOut = BuiltinTask.heldOut(heldOutSize, seed, maxOperand);
-        this.maxPromptTokens = maxPromptTokens;
-        this.maxNewTokens = maxNewTokens;
+    /** @param file where results are appended and read back from (created when missing) */
+    public HeldOutEvaluator(HeldOutEvaluation evaluation, Path file) throws IOException {
+        this.evaluation = evaluation;
         this.file = file;
         if (Files.exists(file)) {
             for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
@@ -75,18 +52,17 @@ public final class HeldOutEvaluator implements AutoCloseable {
         }
     }
 
-    /** The evaluator a configuration asks for: the built-in task with a positive held-out size; else null. */
-    static HeldOutEvaluator of(org.apache.flink.configuration.ReadableConfig conf, WeightLog log, Path file) throws IOException {
+    /** The evaluation a configuration asks for: the built-in task with a positive held-out size; else null. */
+    static HeldOutEvaluation evaluation(org.apache.flink.configuration.ReadableConfig conf, WeightLog log) {
         int size = conf.get(OptuneOptions.HELD_OUT_SIZE);
         if (size < 1 || conf.get(OptuneOptions.SOURCE_TYPE) != OptuneOptions.SourceType.BUILTIN) {
             return null;
         }
-        return new HeldOutEvaluator(log, size, conf.get(OptuneOptions.SEED), conf.get(OptuneOptions.BUILTIN_MAX_OPERAND),
-                conf.get(OptuneOptions.MAX_PROMPT_TOKENS),
-                conf.get(OptuneOptions.MAX_NEW_TOKENS), file);
+        return new HeldOutEvaluation(log, size, conf.get(OptuneOptions.SEED), conf.get(OptuneOptions.BUILTIN_MAX_OPERAND),
+                conf.get(OptuneOptions.MAX_PROMPT_TOKENS), conf.get(OptuneOptions.MAX_NEW_TOKENS));
     }
 
-    /** The held-out reward of {@code version} when evaluated (here or by the publisher), else NaN. */
+    /** The held-out reward of {@code version} when evaluated (here, by the job or by the publisher), else NaN. */
     public double reward(PolicyUpdate version) {
         Double r = rewards.get(version.version());
         return r != null ? r : version.heldOutReward();
@@ -103,106 +79,47 @@ public final class HeldOutEvaluator implements AutoCloseable {
         return out;
     }
 
+    /** Records the job's results ({@code "version,reward"} lines of the accumulator) not seen yet. */
+    void record(Object accumulated, List<PolicyUpdate> history) throws IOException {
+        if (!(accumulated instanceof List<?> lines)) {
+            return;
+        }
+        Map<Long, PolicyUpdate> byVersion = new java.util.HashMap<>();
+        history.forEach(v -> byVersion.put(v.version(), v));
+        for (Object o : lines) {
+            String[] f = String.valueOf(o).split(",");
+            long version = Long.parseLong(f[0]);
+            if (!rewards.containsKey(version)) {
+                double r = Double.parseDouble(f[1]);
+                rewards.put(version, r);
+                PolicyUpdate v = byVersion.get(version);
+                append(version, v == null ? -1 : v.step(), r);
+            }
+        }
+    }
+
     /** Evaluates each of {@code versions} not evaluated yet; returns them with their rewards filled in. */
     public List<PolicyUpdate> evaluate(List<PolicyUpdate> versions) throws IOException {
         for (PolicyUpdate v : versions) {
             if (Double.isNaN(reward(v))) {
-                evaluateOne(v);
+                double r = evaluation.evaluate(v);
+                if (!Double.isNaN(r)) {
+                    rewards.put(v.version(), r);
+                    append(v.version(), v.step(), r);
+                }
             }
         }
         return apply(versions);
     }
 
-    /** Scores one version and records the result; NaN when the version cannot be read (pruned, refused). */
-    public double evaluateOne(PolicyUpdate v) throws IOException {
-        double reward;
-        try (VerifiedVersion files = log.readVerified(v); NDManager manager = NDManager.newBaseManager()) {
-            PolicyDirectory.Loaded loaded = PolicyDirectory.load(files.dir(), manager);
-            try {
-                reward = new Evaluator(heldOut, new PromptEncoder(loaded.tokenizer(), maxPromptTokens), maxNewTokens)
-                        .evaluate(loaded.model(), manager).meanReward();
-            } finally {
-                loaded.model().close();
-            }
-        } catch (IOException e) {
-            if (!log.isRetained(v)) {
-                return Double.NaN; // pruned before we got to it: newer versions exist
-            }
-            throw e;
-        }
-        rewards.put(v.version(), reward);
-        append(v, reward);
-        return reward;
-    }
-
-    private synchronized void append(PolicyUpdate v, double reward) throws IOException {
+    private synchronized void append(long version, long step, double reward) throws IOException {
         boolean fresh = !Files.exists(file);
-        String line = String.format(Locale.ROOT, "%s%d,%d,%.6f,%d%n", fresh ? HEADER + "\n" : "", v.version(), v.step(), reward,
+        String line = String.format(Locale.ROOT, "%s%d,%d,%.6f,%d%n", fresh ? HEADER + "\n" : "", version, step, reward,
                 System.currentTimeMillis());
         Files.writeString(file, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
-    /**
-     * Follows the log from a daemon thread: every {@code pollMs}, evaluates the newest version that
-     * has no held-out reward yet (older unevaluated ones are skipped). Stops at {@link #close} or once
-     * {@code publisherAlive} says false (or fails), whichever comes first.
-     */
-    public synchronized void start(long pollMs, java.util.function.BooleanSupplier publisherAlive) {
-        if (follower != null) {
-            return;
-        }
-        Thread t = new Thread(() -> {
-            while (!stopping && alive(publisherAlive)) {
-                try {
-                    List<PolicyUpdate> all = log.versions();
-                    if (!all.isEmpty() && Double.isNaN(reward(all.get(all.size() - 1)))) {
-                        evaluateOne(all.get(all.size() - 1));
-                    } else {
-                        Thread.sleep(pollMs);
-                    }
-                } catch (InterruptedException e) {
-                    return;
-                } catch (IOException | RuntimeException e) {
-                    if (stopping) {
-                        return;
-                    }
-                    LOG.warn("Held-out evaluation failed (retrying): {}", e.toString());
-                    try {
-                        Thread.sleep(pollMs);
-                    } catch (InterruptedException ie) {
-                        return;
-                    }
-                }
-            }
-        }, "held-out-evaluator");
-        t.setDaemon(true);
-        t.start();
-        follower = t;
-    }
-
-    private static boolean alive(java.util.function.BooleanSupplier publisherAlive) {
-        try {
-            return publisherAlive.getAsBoolean();
-        } catch (RuntimeException e) {
-            return false;
-        }
-    }
-
-    /** Stops following (waits for the version being evaluated); results stay readable. */
-    @Override
-    public void close() {
-        stopping = true;
-        Thread t = follower;
-        if (t != null) {
-            try {
-                t.join(60_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-    }
-
-    /** Versions evaluated so far (for tests and logs). */
+    /** Versions with a known held-out reward (for tests and logs). */
     int evaluated() {
         return rewards.size();
     }

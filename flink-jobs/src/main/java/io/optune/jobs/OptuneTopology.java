@@ -167,6 +167,16 @@ public final class OptuneTopology {
                         .withReferenceRefresh(conf.get(OptuneOptions.REFERENCE_REFRESH_EVERY), conf.get(OptuneOptions.REFERENCE_MIXUP))))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);
 
+        // 8. evaluate (built-in task): held-out reward of published versions, beside the trainer, never on its thread
+        io.optune.operators.evaluate.HeldOutEvaluation heldOut = HeldOutEvaluator.evaluation(conf, io.weightLog());
+        if (heldOut != null) {
+            updates.keyBy(u -> 0, TypeInformation.of(Integer.class))
+                    .process(new io.optune.operators.evaluate.EvaluateFunction(heldOut), TypeInformation.of(PolicyUpdate.class))
+                    .name("evaluate").uid(Uids.EVALUATE).setParallelism(1).setMaxParallelism(1)
+                    .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())
+                    .name("evaluations").uid(Uids.EVALUATIONS_SINK).setParallelism(1);
+        }
+
         if (io.policyUpdateSink() != null) {
             updates.sinkTo(io.policyUpdateSink()).name("policy-update-topic").uid(Uids.POLICY_UPDATE_SINK);
         }

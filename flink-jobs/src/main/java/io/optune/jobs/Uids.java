@@ -17,6 +17,8 @@ public final class Uids {
     public static final String PAIRS = "build-pairs";
     public static final String BATCH = "batch";
     public static final String TRAIN = "train";
+    public static final String EVALUATE = "evaluate";
+    public static final String EVALUATIONS_SINK = "evaluations";
     /** The weight log's announcements; "policy-updates" was Flink's FileSource (other state). */
     public static final String POLICY_UPDATE_SOURCE = "policy-updates-by-version";
     public static final String POLICY_UPDATE_TOPIC_SOURCE = "policy-updates-from-topic";

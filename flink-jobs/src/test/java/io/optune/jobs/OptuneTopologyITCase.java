@@ -55,6 +55,11 @@ class OptuneTopologyITCase {
         // Version 0 is loaded at start; every later load came through the broadcast feedback edge.
         assertThat(s.generatorVersionLoads()).isGreaterThanOrEqualTo(4);
         assertThat(s.finalHeldOutReward()).isGreaterThan(s.sftHeldOutReward());
+        // The evaluate step scored versions beside the trainer (the driver adds the final one if it was skipped).
+        assertThat(Files.readAllLines(runDir.resolve(EmbeddedMain.HELD_OUT_FILE))).hasSizeGreaterThanOrEqualTo(3);
+        EmbeddedMain.Progress last = s.timeline().get(s.timeline().size() - 1);
+        assertThat(last.generatorBusyUs()).as("sampling time").isPositive();
+        assertThat(last.trainerBusyUs()).as("DPO step time").isPositive();
         // Every arrival is decided once; an arrival of a prompt being regenerated is skipped, outside the share.
         assertThat(s.promptsRegenerated() + s.promptsReused() + s.promptsSkippedInFlight()).isEqualTo(s.promptsIn());
         assertThat(s.promptsReused()).isPositive();

@@ -69,6 +69,33 @@ public final class DeviceTurns {
         };
     }
 
+    /**
+     * The turn on {@code device} if nobody holds it at this moment, else null (without waiting, and
+     * ahead of any waiters: for work that would rather grow than wait, see the generator).
+     */
+    public static Turn tryTake(String device) {
+        ReentrantLock lock = LOCKS.computeIfAbsent(EngineDevice.checkSpec(device), d -> new ReentrantLock(true));
+        if (!lock.tryLock()) {
+            return null;
+        }
+        return new Turn() {
+            private boolean released;
+
+            @Override
+            public long waitedMs() {
+                return 0;
+            }
+
+            @Override
+            public void close() {
+                if (!released) {
+                    released = true;
+                    lock.unlock();
+                }
+            }
+        };
+    }
+
     /** Callers waiting for a turn on {@code device} now (for metrics and tests). */
     public static int waiting(String device) {
         ReentrantLock lock = LOCKS.get(EngineDevice.checkSpec(device));

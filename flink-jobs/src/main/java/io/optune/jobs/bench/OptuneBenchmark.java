@@ -10,6 +10,7 @@ import io.optune.engine.loop.LoopReport;
 import io.optune.engine.loop.OfflineLoopMain;
 import io.optune.jobs.EmbeddedMain;
 import io.optune.jobs.HeldOutEvaluator;
+import io.optune.operators.evaluate.HeldOutEvaluation;
 import io.optune.jobs.InitialPolicy;
 import io.optune.jobs.JobConfig;
 import io.optune.jobs.OptuneOptions;
@@ -75,7 +76,10 @@ public final class OptuneBenchmark {
                 Setup.of("optune-0.5-beta2-0.5", "OPTUNE", "0.5", "EXP", "--optune.pairs.beta2", "0.5"),
                 Setup.of("optune-0.5-beta2-1", "OPTUNE", "0.5", "EXP", "--optune.pairs.beta2", "1"),
                 Setup.of("optune-0.5-beta2-4", "OPTUNE", "0.5", "EXP", "--optune.pairs.beta2", "4"),
-                Setup.of("optune-0.5-normalised", "OPTUNE", "0.5", "EXP", "--optune.select.score-basis", "PROMPT_NORMALISED"))) {
+                Setup.of("optune-0.5-normalised", "OPTUNE", "0.5", "EXP", "--optune.select.score-basis", "PROMPT_NORMALISED"),
+                // Reference refresh (TRL's sync_ref_model): half-way towards the policy every 100 steps.
+                Setup.of("optune-0.5-refresh", "OPTUNE", "0.5", "EXP", "--optune.train.reference-refresh-every", "100",
+                        "--optune.train.reference-mixup", "0.5"))) {
             SETUPS.put(s.name(), s);
         }
     }
@@ -182,8 +186,9 @@ public final class OptuneBenchmark {
                     Configuration conf = config(runDir.resolve("run"), seed, budget, passThrough, extra);
                     EmbeddedMain.Summary s = EmbeddedMain.run(conf);
                     long t0 = System.nanoTime();
-                    HeldOutEvaluator evaluator = new HeldOutEvaluator(log, heldOutSize, seed, conf.get(OptuneOptions.BUILTIN_MAX_OPERAND),
-                            conf.get(OptuneOptions.MAX_PROMPT_TOKENS), conf.get(OptuneOptions.MAX_NEW_TOKENS), runDir.resolve("held-out.csv"));
+                    HeldOutEvaluator evaluator = new HeldOutEvaluator(new HeldOutEvaluation(log, heldOutSize, seed,
+                            conf.get(OptuneOptions.BUILTIN_MAX_OPERAND), conf.get(OptuneOptions.MAX_PROMPT_TOKENS),
+                            conf.get(OptuneOptions.MAX_NEW_TOKENS)), runDir.resolve(EmbeddedMain.HELD_OUT_FILE));
                     List<PolicyUpdate> sample = evaluationSample(s.versions(), evalPoints);
                     evaluator.evaluate(sample);
                     say(String.format("evaluated %d of %d versions after the run (%.0f s)", sample.size(), s.versions().size() - 1,

@@ -103,6 +103,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient LongCounter versionsLoaded;
     private transient LongCounter busyUs;
     private transient Counter deviceWaitMs;
+    private transient Counter deferredFlushes;
 
     /** Accumulator names (job-wide). */
     public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
@@ -114,6 +115,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     public static final String ACC_TOKENS = "generatedTokens";
     /** Microseconds spent sampling, job-wide: the generators' compute (waits for a turn excluded). */
     public static final String ACC_BUSY_US = "generatorBusyUs";
+    /** Colocated: how often a partial batch looks again for an idle device. */
+    static final long DEFER_RETRY_MS = 5;
 
     public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
         if (maxBatch < 1 || maxDelayMs < 0) {
@@ -135,7 +138,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
 
     /**
      * Takes turns on the device with the trainer of this process ({@code optune.engine.colocate}):
-     * each sampling micro-batch waits until no DPO step runs on the same device.
+     * each sampling micro-batch waits until no DPO step runs on the same device. A full micro-batch
+     * waits for its turn; a partial one (its max delay reached) is sampled only when the device is idle
+     * and otherwise keeps growing, so generation runs in full batches while the trainer is busy.
      */
     public GenerateOperator colocated(boolean colocated) {
         this.colocated = colocated;
@@ -183,6 +188,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         getRuntimeContext().addAccumulator(ACC_VERSIONS_LOADED, versionsLoaded = new LongCounter());
         getRuntimeContext().addAccumulator(ACC_BUSY_US, busyUs = new LongCounter());
         deviceWaitMs = group.counter("deviceWaitMs");
+        deferredFlushes = group.counter("deferredFlushes");
         group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
         manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         version = -1;
@@ -255,13 +261,29 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     @Override
     public void onProcessingTime(long time) throws Exception {
         timerAt = -1;
-        flush();
+        if (colocated && !buffer.isEmpty() && buffer.size() < maxBatch) {
+            // Colocated, a partial batch is sampled only on an idle device: while the trainer holds it, the
+            // batch keeps growing (the task thread stays free to take requests) until it is full.
+            DeviceTurns.Turn idle = DeviceTurns.tryTake(device);
+            if (idle == null) {
+                deferredFlushes.inc();
+                scheduleFlush(DEFER_RETRY_MS);
+                return;
+            }
+            flush(idle);
+        } else {
+            flush();
+        }
     }
 
     private void scheduleFlush() {
+        scheduleFlush(maxDelayMs);
+    }
+
+    private void scheduleFlush(long delayMs) {
         if (timerAt < 0) {
             ProcessingTimeService pts = getProcessingTimeService();
-            timerAt = pts.getCurrentProcessingTime() + maxDelayMs;
+            timerAt = pts.getCurrentProcessingTime() + delayMs;
             pts.registerTimer(timerAt, this);
         }
     }
@@ -301,6 +323,17 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     }
 
     private void flush() throws InterruptedException {
+        flush(null);
+    }
+
+    /** Samples the buffered requests; {@code held}: a turn on the device already taken (else one is taken here). */
+    private void flush(DeviceTurns.Turn held) throws InterruptedException {
+        try (DeviceTurns.Turn turnIfHeld = held) {
+            sample(held);
+        }
+    }
+
+    private void sample(DeviceTurns.Turn held) throws InterruptedException {
         if (buffer.isEmpty()) {
             return;
         }
@@ -320,7 +353,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             return;
         }
         List<Completion> completions;
-        try (DeviceTurns.Turn turn = DeviceTurns.take(device, colocated)) {
+        try (DeviceTurns.Turn turn = held != null ? DeviceTurns.NONE : DeviceTurns.take(device, colocated)) {
             deviceWaitMs.inc(turn.waitedMs());
             long start = System.nanoTime();
             completions = generator.generate(manager, prompts, sampling, rng);

@@ -55,7 +55,6 @@ final class VersionPublisher {
     private long nextVersion;
     private volatile long publishedVersion;
     /** Held-out reward of the newest announced version (NaN before one, or without a held-out set). */
-    private volatile double lastHeldOutReward = Double.NaN;
     private Counter failures;
 
     /** What became of one publication. */
@@ -97,7 +96,6 @@ final class VersionPublisher {
     void open(MetricGroup metrics) throws IOException {
         failures = metrics.counter("weightPublishFailures");
         metrics.gauge("policyVersion", () -> publishedVersion);
-        metrics.gauge("heldOutReward", () -> lastHeldOutReward);
         publishedVersion = weightLog.requireLatest().version();
         List<PolicyUpdate> committed = new ArrayList<>();
         for (PolicyUpdate u : restoredStaged) {
@@ -137,10 +135,10 @@ final class VersionPublisher {
             try {
                 PolicyUpdate written = now ? weightLog.publish(update, files) : weightLog.stage(update, files);
                 nextVersion = version + 1;
-                LOG.info("{} policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}% held-out {}",
+                LOG.info("{} policy version {} at step {}: loss {} margin {} log-ratio {} reward {} fresh {}%",
                         now ? "Published" : "Staged (visible once the next checkpoint completes)", version, written.step(),
                         fmt(written.loss()), fmt(written.margin()), fmt(written.logRatioMean()),
-                        fmt(written.reward()), Math.round(100 * written.freshFraction()), fmt(written.heldOutReward()));
+                        fmt(written.reward()), Math.round(100 * written.freshFraction()));
                 if (!now) {
                     stagedSinceSnapshot.add(written);
                     return new Outcome(true, null);
@@ -223,7 +221,6 @@ final class VersionPublisher {
 
     private void announced(PolicyUpdate u) {
         publishedVersion = Math.max(publishedVersion, u.version());
-        lastHeldOutReward = u.heldOutReward();
     }
 
     private boolean announcedAlready(long version) {

@@ -72,6 +72,66 @@ class GenerateOperatorTest {
     }
 
     @Test
+    void colocatedSamplingWaitsForTheDevicesTurn() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        String device = "cpu"; // the generator's device: only colocated work takes turns on it, and no other test colocates
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 1, 100, 1L).colocated(true))) {
+            h.open();
+            java.util.concurrent.CompletableFuture<Void> sampled;
+            try (io.optune.engine.DeviceTurns.Turn trainerStep = io.optune.engine.DeviceTurns.take(device, true)) {
+                sampled = java.util.concurrent.CompletableFuture.runAsync(() -> {
+                    try {
+                        h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (io.optune.engine.DeviceTurns.waiting(device) == 0 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThat(io.optune.engine.DeviceTurns.waiting(device)).as("the generator waits for the trainer's step").isEqualTo(1);
+                assertThat(sampled).isNotDone();
+            }
+            sampled.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(h.extractOutputValues()).hasSize(1);
+        }
+    }
+
+    @Test
+    void colocatedPartialBatchesWaitForAnIdleDeviceAndKeepGrowing() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        java.util.concurrent.CountDownLatch taken = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        Thread trainer = new Thread(() -> { // holds the device as a DPO step would
+            try (io.optune.engine.DeviceTurns.Turn step = io.optune.engine.DeviceTurns.take("cpu", true)) {
+                taken.countDown();
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 4, 100, 1L).colocated(true))) {
+            h.open();
+            h.setProcessingTime(0);
+            trainer.start();
+            assertThat(taken.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            h.setProcessingTime(100); // max delay reached, but the device is busy: the batch waits and grows
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("copy ab=")));
+            h.setProcessingTime(100 + GenerateOperator.DEFER_RETRY_MS);
+            assertThat(h.extractOutputValues()).isEmpty();
+            release.countDown();
+            trainer.join();
+            h.setProcessingTime(100 + 2 * GenerateOperator.DEFER_RETRY_MS); // idle now: the partial batch is sampled
+            assertThat(h.extractOutputValues()).hasSize(2);
+        } finally {
+            release.countDown();
+            trainer.join();
+        }
+    }
+
+    @Test
     void loadsAnnouncedVersionsAndSkipsOnesThatFailVerification() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
         try (var h = harness(log)) {

@@ -45,6 +45,39 @@ class TrainFunctionTest {
     }
 
     @Test
+    void aColocatedStepWaitsForTheDevicesTurnAndCountsOnlyItsOwnTime() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        try (var h = new OneInputStreamOperatorTestHarness<>(new TrainOperator(new TrainFunction(log, DPO, 1).colocated(true)))) {
+            h.open();
+            java.util.concurrent.CompletableFuture<Long> stepped;
+            long heldMs = 300;
+            try (io.optune.engine.DeviceTurns.Turn sampling = io.optune.engine.DeviceTurns.take("cpu", true)) {
+                stepped = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                    long start = System.nanoTime();
+                    try {
+                        h.processElement(new StreamRecord<>(batch(0)));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    return (System.nanoTime() - start) / 1_000;
+                });
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (io.optune.engine.DeviceTurns.waiting("cpu") == 0 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                assertThat(io.optune.engine.DeviceTurns.waiting("cpu")).as("the DPO step waits for the generator's turn").isEqualTo(1);
+                Thread.sleep(heldMs);
+                assertThat(stepped).isNotDone();
+            }
+            long wallUs = stepped.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(h.extractOutputValues()).extracting(PolicyUpdate::step).containsExactly(1L);
+            // Busy time is the step's own: the wait for the turn (at least heldMs) is not in it.
+            long busyUs = (Long) h.getEnvironment().getAccumulatorRegistry().getUserMap().get(TrainFunction.ACC_BUSY_US).getLocalValue();
+            assertThat(busyUs).isPositive().isLessThanOrEqualTo(wallUs - heldMs * 1_000);
+        }
+    }
+
+    @Test
     void publishesAVersionEveryNStepsToTheWeightLog() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
         try (var h = harness(log)) {

@@ -1,0 +1,150 @@
+package io.optune.operators.evaluate;
+
+import io.optune.operators.records.PolicyUpdate;
+import org.apache.flink.api.common.accumulators.ListAccumulator;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Locale;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * Step 8 (built-in task only), evaluate: scores published versions on the held-out set, beside the
+ * trainer rather than on its thread, so training never waits for an evaluation and its time is not
+ * training time. Emits each evaluated version with its {@code heldOutReward}, and exposes it as the
+ * {@code heldOutReward} / {@code heldOutVersion} gauges.
+ *
+ * <p>Evaluation runs on a thread of its own and always takes the newest version that arrived: when
+ * versions come faster than they can be evaluated, the ones in between are skipped (counted in
+ * {@code heldOutVersionsSkipped}), so the work never queues up. Results are handed back to the task
+ * thread by a timer. Nothing is checkpointed: an evaluation in progress at a failure is simply not
+ * reported, and the next version is evaluated as usual.
+ */
+public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate, PolicyUpdate> {
+    private static final long serialVersionUID = 1L;
+    private static final Logger LOG = LoggerFactory.getLogger(EvaluateFunction.class);
+
+    /** Accumulator: {@code "version,reward"} per evaluated version, job-wide (the first {@value #MAX_ACCUMULATED}). */
+    public static final String ACC_HELD_OUT = "heldOutRewards";
+    static final int MAX_ACCUMULATED = 4096;
+    static final long DRAIN_INTERVAL_MS = 200;
+
+    private final HeldOutEvaluation evaluation;
+
+    private transient ExecutorService executor;
+    private transient AtomicReference<PolicyUpdate> pending;
+    private transient AtomicBoolean running;
+    private transient Queue<PolicyUpdate> done;
+    private transient ListAccumulator<String> accumulated;
+    private transient Counter skipped;
+    private transient Counter failures;
+    private transient volatile double lastReward;
+    private transient volatile long lastVersion;
+    private transient long timerAt;
+
+    public EvaluateFunction(HeldOutEvaluation evaluation) {
+        this.evaluation = java.util.Objects.requireNonNull(evaluation);
+    }
+
+    @Override
+    public void open(OpenContext openContext) {
+        executor = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "held-out-evaluation");
+            t.setDaemon(true);
+            return t;
+        });
+        pending = new AtomicReference<>();
+        running = new AtomicBoolean();
+        done = new ConcurrentLinkedQueue<>();
+        lastReward = Double.NaN;
+        lastVersion = -1;
+        timerAt = -1;
+        var group = getRuntimeContext().getMetricGroup();
+        group.gauge("heldOutReward", () -> lastReward);
+        group.gauge("heldOutVersion", () -> lastVersion);
+        skipped = group.counter("heldOutVersionsSkipped");
+        failures = group.counter("heldOutEvaluationFailures");
+        getRuntimeContext().addAccumulator(ACC_HELD_OUT, accumulated = new ListAccumulator<>());
+    }
+
+    @Override
+    public void processElement(PolicyUpdate update, Context ctx, Collector<PolicyUpdate> out) {
+        PolicyUpdate before = pending.getAndAccumulate(update, (a, b) -> a == null || b.version() > a.version() ? b : a);
+        if (before != null) {
+            skipped.inc();
+        }
+        if (running.compareAndSet(false, true)) {
+            executor.execute(this::evaluatePending);
+        }
+        scheduleDrain(ctx.timerService());
+    }
+
+    /** On the evaluation thread: the newest pending version, until none is left. */
+    private void evaluatePending() {
+        while (true) {
+            PolicyUpdate u = pending.getAndSet(null);
+            if (u == null) {
+                running.set(false);
+                // A version may have arrived between the empty read and the flag: take it, unless its sender did.
+                if (pending.get() == null || !running.compareAndSet(false, true)) {
+                    return;
+                }
+                continue;
+            }
+            try {
+                double r = evaluation.evaluate(u);
+                if (!Double.isNaN(r)) { // NaN: pruned before it could be read, newer versions are coming
+                    done.add(new PolicyUpdate(u.version(), u.step(), u.location(), u.sha256(), u.publishedAt(), u.loss(),
+                            u.margin(), u.logRatioMean(), u.reward(), u.freshFraction(), r));
+                }
+            } catch (Exception e) {
+                failures.inc();
+                LOG.warn("Held-out evaluation of policy version {} failed: {}", u.version(), e.toString());
+            }
+        }
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<PolicyUpdate> out) {
+        timerAt = -1;
+        PolicyUpdate r;
+        while ((r = done.poll()) != null) {
+            lastReward = r.heldOutReward();
+            lastVersion = r.version();
+            if (accumulated.getLocalValue().size() < MAX_ACCUMULATED) { // bounded: it travels to the JobManager
+                accumulated.add(String.format(Locale.ROOT, "%d,%.6f", r.version(), r.heldOutReward()));
+            }
+            LOG.info("Policy version {} (step {}): held-out gold reward {}", r.version(), r.step(),
+                    String.format(Locale.ROOT, "%.3f", r.heldOutReward()));
+            out.collect(r);
+        }
+        if (running.get() || pending.get() != null) {
+            scheduleDrain(ctx.timerService());
+        }
+    }
+
+    private void scheduleDrain(org.apache.flink.streaming.api.TimerService timers) {
+        if (timerAt < 0) {
+            timerAt = timers.currentProcessingTime() + DRAIN_INTERVAL_MS;
+            timers.registerProcessingTimeTimer(timerAt);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (executor != null) {
+            executor.shutdownNow();
+            executor.awaitTermination(30, TimeUnit.SECONDS);
+        }
+    }
+}
