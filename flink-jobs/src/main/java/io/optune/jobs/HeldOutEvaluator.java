@@ -59,7 +59,8 @@ public final class HeldOutEvaluator {
             return null;
         }
         return new HeldOutEvaluation(log, size, conf.get(OptuneOptions.SEED), conf.get(OptuneOptions.BUILTIN_MAX_OPERAND),
-                conf.get(OptuneOptions.MAX_PROMPT_TOKENS), conf.get(OptuneOptions.MAX_NEW_TOKENS));
+                conf.get(OptuneOptions.MAX_PROMPT_TOKENS), conf.get(OptuneOptions.MAX_NEW_TOKENS),
+                OptuneTopology.device(conf, OptuneOptions.GENERATE_DEVICE));
     }
 
     /** The held-out reward of {@code version} when evaluated (here, by the job or by the publisher), else NaN. */

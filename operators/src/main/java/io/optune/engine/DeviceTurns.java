@@ -47,26 +47,10 @@ public final class DeviceTurns {
         if (!colocated) {
             return NONE;
         }
-        ReentrantLock lock = LOCKS.computeIfAbsent(EngineDevice.checkSpec(device), d -> new ReentrantLock(true));
+        ReentrantLock lock = lock(device);
         long start = System.nanoTime();
         lock.lockInterruptibly();
-        long waited = (System.nanoTime() - start) / 1_000_000;
-        return new Turn() {
-            private boolean released;
-
-            @Override
-            public long waitedMs() {
-                return waited;
-            }
-
-            @Override
-            public void close() {
-                if (!released) {
-                    released = true;
-                    lock.unlock();
-                }
-            }
-        };
+        return new Held(lock, (System.nanoTime() - start) / 1_000_000);
     }
 
     /**
@@ -74,26 +58,37 @@ public final class DeviceTurns {
      * ahead of any waiters: for work that would rather grow than wait, see the generator).
      */
     public static Turn tryTake(String device) {
-        ReentrantLock lock = LOCKS.computeIfAbsent(EngineDevice.checkSpec(device), d -> new ReentrantLock(true));
-        if (!lock.tryLock()) {
-            return null;
+        ReentrantLock lock = lock(device);
+        return lock.tryLock() ? new Held(lock, 0) : null;
+    }
+
+    private static ReentrantLock lock(String device) {
+        return LOCKS.computeIfAbsent(EngineDevice.checkSpec(device), d -> new ReentrantLock(true));
+    }
+
+    /** A turn held on one device's lock. */
+    private static final class Held implements Turn {
+        private final ReentrantLock lock;
+        private final long waitedMs;
+        private boolean released;
+
+        Held(ReentrantLock lock, long waitedMs) {
+            this.lock = lock;
+            this.waitedMs = waitedMs;
         }
-        return new Turn() {
-            private boolean released;
 
-            @Override
-            public long waitedMs() {
-                return 0;
-            }
+        @Override
+        public long waitedMs() {
+            return waitedMs;
+        }
 
-            @Override
-            public void close() {
-                if (!released) {
-                    released = true;
-                    lock.unlock();
-                }
+        @Override
+        public void close() {
+            if (!released) {
+                released = true;
+                lock.unlock();
             }
-        };
+        }
     }
 
     /** Callers waiting for a turn on {@code device} now (for metrics and tests). */

@@ -61,6 +61,24 @@ class DeviceTurnsTest {
     }
 
     @Test
+    void tryTakeGetsAFreeDeviceAtOnceAndNeverWaitsForABusyOne() throws Exception {
+        try (DeviceTurns.Turn free = DeviceTurns.tryTake("gpu:8")) {
+            assertThat(free).isNotNull();
+            java.util.concurrent.CompletableFuture<DeviceTurns.Turn> other =
+                    java.util.concurrent.CompletableFuture.supplyAsync(() -> DeviceTurns.tryTake("gpu:8"));
+            assertThat(other.get(10, TimeUnit.SECONDS)).as("busy: no turn, no wait").isNull();
+        }
+        java.util.concurrent.CompletableFuture<Boolean> afterRelease = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            DeviceTurns.Turn t = DeviceTurns.tryTake("gpu:8");
+            if (t != null) {
+                t.close();
+            }
+            return t != null;
+        });
+        assertThat(afterRelease.get(10, TimeUnit.SECONDS)).isTrue();
+    }
+
+    @Test
     void turnsAreGrantedInTheOrderTheyWereAskedFor() throws Exception {
         List<Integer> order = java.util.Collections.synchronizedList(new ArrayList<>());
         List<Thread> waiters = new ArrayList<>();

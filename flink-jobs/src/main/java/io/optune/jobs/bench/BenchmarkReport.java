@@ -207,34 +207,32 @@ final class BenchmarkReport {
 
         /** Mean over the runs that reached the target (to-target columns). */
         double mean(int col) {
-            return rows.stream().filter(r -> !Double.isNaN(r[1])).mapToDouble(r -> r[col]).filter(Double::isFinite).average()
-                    .orElse(Double.NaN);
+            return column(col, true).average().orElse(Double.NaN);
+        }
+
+        /** Sample standard deviation over the runs that reached the target. */
+        double std(int col) {
+            return sampleStd(column(col, true).toArray());
         }
 
         /** Mean over every run (columns that exist whether or not a run reached the target). */
         double all(int col) {
-            return rows.stream().mapToDouble(r -> r[col]).filter(Double::isFinite).average().orElse(Double.NaN);
+            return column(col, false).average().orElse(Double.NaN);
         }
 
         double allStd(int col) {
-            double m = all(col);
-            double[] v = rows.stream().mapToDouble(r -> r[col]).filter(Double::isFinite).toArray();
-            if (v.length < 2) {
-                return 0;
-            }
-            double ss = 0;
-            for (double x : v) {
-                ss += (x - m) * (x - m);
-            }
-            return Math.sqrt(ss / (v.length - 1));
+            return sampleStd(column(col, false).toArray());
         }
 
-        double std(int col) {
-            double m = mean(col);
-            double[] v = rows.stream().mapToDouble(r -> r[col]).filter(Double::isFinite).toArray();
+        private java.util.stream.DoubleStream column(int col, boolean reachedOnly) {
+            return rows.stream().filter(r -> !reachedOnly || !Double.isNaN(r[1])).mapToDouble(r -> r[col]).filter(Double::isFinite);
+        }
+
+        private static double sampleStd(double[] v) {
             if (v.length < 2) {
                 return 0;
             }
+            double m = java.util.Arrays.stream(v).average().orElse(0);
             double ss = 0;
             for (double x : v) {
                 ss += (x - m) * (x - m);

@@ -19,14 +19,21 @@ import java.io.Serializable;
  * never by the trainer, which must not wait for it.
  *
  * @param size held-out prompts (the set is a function of {@code seed} and {@code maxOperand} alone)
+ * @param device where the version is loaded and decoded (cpu, gpu, gpu:N): the generators' device
  */
-public record HeldOutEvaluation(WeightLog weightLog, int size, long seed, int maxOperand, int maxPromptTokens, int maxNewTokens)
-        implements Serializable {
+public record HeldOutEvaluation(WeightLog weightLog, int size, long seed, int maxOperand, int maxPromptTokens, int maxNewTokens,
+        String device) implements Serializable {
 
     public HeldOutEvaluation {
         if (size < 1) {
             throw new IllegalArgumentException("held-out size must be >= 1: " + size);
         }
+        device = io.optune.engine.EngineDevice.checkSpec(device);
+    }
+
+    /** On the CPU. */
+    public HeldOutEvaluation(WeightLog weightLog, int size, long seed, int maxOperand, int maxPromptTokens, int maxNewTokens) {
+        this(weightLog, size, seed, maxOperand, maxPromptTokens, maxNewTokens, "cpu");
     }
 
     /**
@@ -36,7 +43,8 @@ public record HeldOutEvaluation(WeightLog weightLog, int size, long seed, int ma
      * @throws IOException when the version is announced but cannot be read, or fails verification
      */
     public double evaluate(PolicyUpdate version) throws IOException {
-        try (VerifiedVersion files = weightLog.readVerified(version); NDManager manager = NDManager.newBaseManager()) {
+        try (VerifiedVersion files = weightLog.readVerified(version); NDManager manager = NDManager.newBaseManager(
+                io.optune.engine.EngineDevice.parse(device))) {
             PolicyDirectory.Loaded loaded = PolicyDirectory.load(files.dir(), manager);
             try {
                 return new Evaluator(BuiltinTask.heldOut(size, seed, maxOperand), new PromptEncoder(loaded.tokenizer(), maxPromptTokens),
