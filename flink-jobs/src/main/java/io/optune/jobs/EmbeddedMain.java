@@ -321,15 +321,20 @@ public final class EmbeddedMain {
             }
         }
         List<PolicyUpdate> history = log.history();
+        PolicyUpdate start = baseline;
         if (evaluator != null) {
             evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateFunction.ACC_HELD_OUT), history);
-            if (!history.isEmpty() && Double.isNaN(evaluator.reward(history.get(history.size() - 1)))) {
-                evaluator.evaluate(List.of(history.get(history.size() - 1))); // the summary reports the final version's
+            // The summary compares the version this run started from with its last one: both need a reward
+            // (the evaluate step may have skipped them; evaluated ones are not evaluated again).
+            List<PolicyUpdate> ends = new ArrayList<>(List.of(baseline));
+            if (!history.isEmpty()) {
+                ends.add(history.get(history.size() - 1));
             }
+            start = evaluator.evaluate(ends).get(0);
             history = evaluator.apply(history);
         }
         Summary summary = SummaryReport.summarize(SummaryReport.Inputs.builder()
-                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(baseline).versions(history)
+                .runDir(runDir).resumePoint(resumePoint.orElse(null)).baseline(start).versions(history)
                 .accumulators(acc).deadLetters(DeadLetterCounts.count(deadLetters, jobStartedAt))
                 .jobStartedAt(jobStartedAt).minutes((System.nanoTime() - t0) / 6e10).weightLog(weightsPath)
                 .savepoint(savepoint).checkpoint(checkpoint).dashboard(dashboard).timeline(timeline).build());

@@ -132,14 +132,17 @@ final class RewardBatcher<I extends RewardBatcher.Sized, S> {
         });
     }
 
-    /** Fails what is still queued; requests in flight complete on their own. */
+    /**
+     * Drops what is still queued without completing it; requests in flight complete on their own. The
+     * operator closes after a checkpoint or savepoint that holds the queued elements (a drained end of
+     * input waits for them first), so completing them here would only start retries into a task that is
+     * shutting down: Flink's async operator then fails the stopping task (a savepoint "failed during
+     * stopping").
+     */
     void close() {
-        List<Pending<I, S>> left;
         synchronized (this) {
             closed = true;
-            left = new ArrayList<>(queue);
             queue.clear();
         }
-        left.forEach(p -> p.result().completeExceptionally(new IllegalStateException("the reward batcher closed")));
     }
 }

@@ -131,11 +131,12 @@ class RewardBatcherTest {
     }
 
     @Test
-    void closingFailsWhatIsQueued() {
+    void closingDropsWhatIsQueuedWithoutCompletingIt() {
+        // Completing it would start the async operator's retries in a task that is closing (it then fails the stop).
         RewardBatcher<HttpRewardClient.Item, HttpRewardClient.Scores> b = new RewardBatcher<>(this::send, 100, TimeUnit.HOURS.toMillis(1), 4, timer);
         var f = b.submit(item("a", 2));
         b.close();
-        assertThat(f).isCompletedExceptionally();
+        assertThat(f).isNotDone();
         assertThat(b.submit(item("b", 2))).isCompletedExceptionally();
         assertThat(sent).isEmpty();
     }
