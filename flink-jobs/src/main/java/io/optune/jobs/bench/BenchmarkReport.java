@@ -67,37 +67,30 @@ final class BenchmarkReport {
     }
 
     static double tokensAt(EmbeddedMain.Summary s, double seconds) {
-        if (Double.isNaN(seconds)) {
-            return Double.NaN;
-        }
-        double prevT = 0;
-        double prevTokens = 0;
-        for (EmbeddedMain.Progress p : s.timeline()) {
-            if (p.seconds() >= seconds) {
-                return prevTokens + (p.generatedTokens() - prevTokens) * (seconds - prevT) / Math.max(1e-9, p.seconds() - prevT);
-            }
-            prevT = p.seconds();
-            prevTokens = p.generatedTokens();
-        }
-        return prevTokens;
+        return at(s, seconds, EmbeddedMain.Progress::generatedTokens);
     }
 
     /** Generator plus trainer busy seconds at {@code seconds} after the job started (interpolated). */
     static double computeAt(EmbeddedMain.Summary s, double seconds) {
+        return at(s, seconds, p -> (p.generatorBusyUs() + p.trainerBusyUs()) / 1e6);
+    }
+
+    /** A progress series at {@code seconds}, linear between samples (from 0 at 0 s), its last value after them. */
+    private static double at(EmbeddedMain.Summary s, double seconds, java.util.function.ToDoubleFunction<EmbeddedMain.Progress> series) {
         if (Double.isNaN(seconds)) {
             return Double.NaN;
         }
         double prevT = 0;
-        double prevBusy = 0;
+        double prevValue = 0;
         for (EmbeddedMain.Progress p : s.timeline()) {
-            double busy = (p.generatorBusyUs() + p.trainerBusyUs()) / 1e6;
+            double value = series.applyAsDouble(p);
             if (p.seconds() >= seconds) {
-                return prevBusy + (busy - prevBusy) * (seconds - prevT) / Math.max(1e-9, p.seconds() - prevT);
+                return prevValue + (value - prevValue) * (seconds - prevT) / Math.max(1e-9, p.seconds() - prevT);
             }
             prevT = p.seconds();
-            prevBusy = busy;
+            prevValue = value;
         }
-        return prevBusy;
+        return prevValue;
     }
 
     /** Generator busy time over generator plus trainer busy time, at the last progress sample. */
