@@ -93,9 +93,11 @@ public final class EmbeddedMain {
      * @param weightSyncLagMs mean lag of the version loads since the previous sample (null when none)
      * @param generatorBusyUs microseconds the generators spent sampling (all subtasks; waits excluded)
      * @param trainerBusyUs microseconds the trainer spent in DPO steps (waits excluded)
+     * @param generatorBatches micro-batches the generators sampled
      */
     public record Progress(double seconds, long promptsIn, long promptsRegenerated, long promptsReused, long generatedTokens,
-            long pairsTrained, int lagSamples, Double weightSyncLagMs, long generatorBusyUs, long trainerBusyUs) {
+            long pairsTrained, int lagSamples, Double weightSyncLagMs, long generatorBusyUs, long trainerBusyUs,
+            long generatorBatches) {
 
         static Progress of(Map<String, Object> acc, long jobStartedAt, Progress previous) {
             List<?> lags = acc.get(GenerateOperator.ACC_LAG_SAMPLES) instanceof List<?> l ? l : List.of();
@@ -105,7 +107,8 @@ public final class EmbeddedMain {
             return new Progress((System.currentTimeMillis() - jobStartedAt) / 1e3, longAcc(acc, IngestFunction.ACC_PROMPTS_IN),
                     longAcc(acc, SelectFunction.ACC_REGENERATED), longAcc(acc, SelectFunction.ACC_REUSED),
                     longAcc(acc, GenerateOperator.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED), lags.size(), lag,
-                    longAcc(acc, GenerateOperator.ACC_BUSY_US), longAcc(acc, TrainFunction.ACC_BUSY_US));
+                    longAcc(acc, GenerateOperator.ACC_BUSY_US), longAcc(acc, TrainFunction.ACC_BUSY_US),
+                    longAcc(acc, GenerateOperator.ACC_BATCHES));
         }
     }
 

@@ -28,7 +28,7 @@ class RunPlotsTest {
         List<EmbeddedMain.Progress> timeline = new ArrayList<>();
         for (int i = 1; i <= 20; i++) {
             timeline.add(new EmbeddedMain.Progress(15.0 * i, 1500L * i, (long) (1500 * i * (0.2 + 0.8 / i)), (long) (1500 * i * 0.8 * (1 - 1.0 / i)),
-                    20_000L * i, 300L * i, 10 * i, i == 3 ? null : 200.0 + 30 * Math.sin(i), 9_000_000L * i, 4_000_000L * i));
+                    20_000L * i, 300L * i, 10 * i, i == 3 ? null : 200.0 + 30 * Math.sin(i), 9_000_000L * i, 4_000_000L * i, 40L * i));
         }
         Path dir = Files.createDirectories(Path.of("target", "plots-test"));
         List<String> said = new ArrayList<>();

@@ -119,7 +119,8 @@ final class BenchmarkReport {
         writeCurves(out.resolve("curves.csv"), runs);
         StringBuilder runsCsv = new StringBuilder(
                 "config,seed,sft_reward,final_reward,target,time_to_target_s,tokens_to_target,compute_to_target_s,generated_tokens,"
-                        + "trainer_steps,prompts,regenerated_fraction,generation_share,versions,sync_lag_p50_ms,sync_lag_p90_ms\n");
+                        + "trainer_steps,prompts,regenerated_fraction,generation_share,sampling_us_per_token,prompts_per_batch,versions,sync_lag_p50_ms,"
+                        + "sync_lag_p90_ms\n");
         List<double[]> perRun = new ArrayList<>(); // target, ttt, tokens, final, regen, compute, share, steps
         for (OptuneBenchmark.Run r : runs) {
             List<Point> c = curve(r);
@@ -133,9 +134,14 @@ final class BenchmarkReport {
             double compute = computeAt(s, ttt);
             double share = generationShare(s);
             perRun.add(new double[] {target, ttt, tokens, fin, s.regeneratedFraction(), compute, share, s.trainerSteps()});
-            runsCsv.append(String.format(Locale.ROOT, "%s,%d,%.4f,%.4f,%.4f,%.1f,%.0f,%.1f,%d,%d,%d,%.3f,%.3f,%d,%d,%d%n", r.setup(),
+            EmbeddedMain.Progress last = s.timeline().isEmpty() ? null : s.timeline().get(s.timeline().size() - 1);
+            double usPerToken = last == null || last.generatedTokens() == 0 ? Double.NaN : (double) last.generatorBusyUs() / last.generatedTokens();
+            double promptsPerBatch = last == null || last.generatorBatches() == 0 ? Double.NaN
+                    : (double) last.promptsRegenerated() / last.generatorBatches();
+            runsCsv.append(String.format(Locale.ROOT, "%s,%d,%.4f,%.4f,%.4f,%.1f,%.0f,%.1f,%d,%d,%d,%.3f,%.3f,%.0f,%.1f,%d,%d,%d%n", r.setup(),
                     r.seed(), r.sftReward(), fin, target, ttt, tokens, compute, s.generatedTokens(), s.trainerSteps(), s.promptsIn(),
-                    s.regeneratedFraction(), share, r.versions().size(), s.weightSyncLagMsP50(), s.weightSyncLagMsP90()));
+                    s.regeneratedFraction(), share, usPerToken, promptsPerBatch, r.versions().size(), s.weightSyncLagMsP50(),
+                    s.weightSyncLagMsP90()));
         }
         Files.writeString(out.resolve("runs.csv"), runsCsv.toString());
 

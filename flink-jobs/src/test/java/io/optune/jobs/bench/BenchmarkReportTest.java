@@ -12,7 +12,7 @@ import static org.assertj.core.api.Assertions.within;
 
 class BenchmarkReportTest {
     private static EmbeddedMain.Progress progress(double seconds, long genUs, long trainUs) {
-        return new EmbeddedMain.Progress(seconds, 0, 0, 0, 0, 0, 0, null, genUs, trainUs);
+        return new EmbeddedMain.Progress(seconds, 0, 0, 0, 0, 0, 0, null, genUs, trainUs, 0);
     }
 
     @Test

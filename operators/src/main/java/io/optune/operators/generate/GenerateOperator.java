@@ -104,6 +104,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient LongCounter busyUs;
     private transient Counter deviceWaitMs;
     private transient Counter deferredFlushes;
+    private transient LongCounter batches;
+    private transient Histogram batchPrompts;
 
     /** Accumulator names (job-wide). */
     public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
@@ -115,6 +117,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     public static final String ACC_TOKENS = "generatedTokens";
     /** Microseconds spent sampling, job-wide: the generators' compute (waits for a turn excluded). */
     public static final String ACC_BUSY_US = "generatorBusyUs";
+    /** Micro-batches sampled, job-wide (prompts per batch = prompts sampled / batches: what sampling costs per token). */
+    public static final String ACC_BATCHES = "generatorBatches";
     /** Colocated: how often a partial batch looks again for an idle device. */
     static final long DEFER_RETRY_MS = 5;
 
@@ -189,6 +193,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         getRuntimeContext().addAccumulator(ACC_BUSY_US, busyUs = new LongCounter());
         deviceWaitMs = group.counter("deviceWaitMs");
         deferredFlushes = group.counter("deferredFlushes");
+        getRuntimeContext().addAccumulator(ACC_BATCHES, batches = new LongCounter());
+        batchPrompts = group.histogram("microBatchPrompts", new DescriptiveStatisticsHistogram(500));
         group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
         manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
         version = -1;
@@ -358,6 +364,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             long start = System.nanoTime();
             completions = generator.generate(manager, prompts, sampling, rng);
             busyUs.add((System.nanoTime() - start) / 1_000);
+            batches.add(1L);
+            batchPrompts.update(prompts.size());
         } catch (RuntimeException e) {
             // A replay would fail the same way (same RNG, same policy): dead-letter instead of looping.
             LOG.error("Generation with policy version {} failed for {} prompts", version, accepted.size(), e);

@@ -44,6 +44,8 @@ class GenerateOperatorTest {
                 assertThat(g.tokens()).isPositive();
             });
             assertThat(out.get(2).request().prompt().text()).isEqualTo("copy ab=");
+            assertThat(h.getEnvironment().getAccumulatorRegistry().getUserMap().get(GenerateOperator.ACC_BATCHES).getLocalValue())
+                    .as("one full micro-batch, one cut by the delay").isEqualTo(2L);
             // Each generation carries the prompt ids fed and, per response, the sampled ids as they
             // are (EOS last when one was sampled, none when cut), their log-probs and the decoded text.
             var tokenizer = io.optune.engine.EngineTestSupport.TOKENIZER;
