@@ -332,10 +332,18 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         flush(null);
     }
 
-    /** Samples the buffered requests; {@code held}: a turn on the device already taken (else one is taken here). */
+    /**
+     * Samples the buffered requests; {@code held}: a turn on the device already taken (else one is
+     * taken here). The turn covers the sampling only, not the emission downstream; it is released on
+     * every path.
+     */
     private void flush(DeviceTurns.Turn held) throws InterruptedException {
-        try (DeviceTurns.Turn turnIfHeld = held) {
+        try {
             sample(held);
+        } finally {
+            if (held != null) {
+                held.close(); // idempotent: sample() releases it right after sampling
+            }
         }
     }
 
@@ -359,7 +367,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             return;
         }
         List<Completion> completions;
-        try (DeviceTurns.Turn turn = held != null ? DeviceTurns.NONE : DeviceTurns.take(device, colocated)) {
+        try (DeviceTurns.Turn turn = held != null ? held : DeviceTurns.take(device, colocated)) {
             deviceWaitMs.inc(turn.waitedMs());
             long start = System.nanoTime();
             completions = generator.generate(manager, prompts, sampling, rng);
