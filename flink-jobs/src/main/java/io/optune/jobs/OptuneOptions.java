@@ -382,6 +382,12 @@ public final class OptuneOptions {
     public static final ConfigOption<Double> REFERENCE_MIXUP = ConfigOptions.key("optune.train.reference-mixup")
             .doubleType().defaultValue(1.0)
             .withDescription("Reference refresh weight alpha: ref = alpha * policy + (1 - alpha) * ref (1: copy the policy).");
+    public static final ConfigOption<Boolean> ASYNC_SNAPSHOT = ConfigOptions.key("optune.train.async-snapshot")
+            .booleanType().defaultValue(true)
+            .withDescription("A checkpoint copies the trainer (policy, reference, AdamW moments) on its device at the barrier "
+                    + "and Flink's checkpoint thread hashes and writes the copy while training goes on: the barrier waits for "
+                    + "a device copy, not for storage. Costs a transient second copy (16 bytes per parameter) on the trainer's "
+                    + "device. false: written in the synchronous phase (no copy; the checkpoint waits for the write).");
     public static final ConfigOption<Integer> HELD_OUT_SIZE = ConfigOptions.key("optune.train.held-out-size")
             .intType().defaultValue(256)
             .withDescription("Built-in task only: held-out prompts on which published versions are evaluated (greedy); 0 "

@@ -163,6 +163,7 @@ public final class OptuneTopology {
                         .colocated(conf.get(OptuneOptions.ENGINE_COLOCATE))
                         .withWeightsDtype(conf.get(OptuneOptions.WEIGHTS_DTYPE).stored())
                         .withPublication(conf.get(OptuneOptions.WEIGHTS_PUBLICATION))
+                        .withAsyncSnapshot(conf.get(OptuneOptions.ASYNC_SNAPSHOT))
                         .withReference(referenceSource(conf))
                         .withReferenceRefresh(conf.get(OptuneOptions.REFERENCE_REFRESH_EVERY), conf.get(OptuneOptions.REFERENCE_MIXUP))))
                 .name("train").uid(Uids.TRAIN).setParallelism(1).setMaxParallelism(1);

@@ -59,11 +59,74 @@ public final class TrainerState {
 
     /** Streams the state to {@code out} (not closed). */
     public static void write(DpoTrainer trainer, long rngState, OutputStream out) throws IOException {
+        writeTensors(tensors(trainer), metadata(trainer, rngState), out);
+    }
+
+    /**
+     * Copies the state on the trainer's device into arrays of its own, so it can be written on another
+     * thread while training goes on: the copy is the state at this moment, whatever the trainer does
+     * next. Costs a second copy of policy, reference and moments (16 bytes per parameter) until closed.
+     */
+    public static Frozen freeze(DpoTrainer trainer, long rngState) {
+        LinkedHashMap<String, NDArray> live = tensors(trainer);
+        // A manager of its own (not under the trainer's), so closing the trainer never frees a copy being written.
+        NDManager owner = NDManager.newBaseManager(live.values().iterator().next().getDevice());
+        LinkedHashMap<String, NDArray> copies = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, NDArray> e : live.entrySet()) {
+                NDArray copy = e.getValue().duplicate();
+                copy.attach(owner);
+                copies.put(e.getKey(), copy);
+            }
+        } catch (RuntimeException e) {
+            owner.close();
+            throw e;
+        }
+        return new Frozen(owner, copies, metadata(trainer, rngState));
+    }
+
+    /** A trainer's state copied at one moment ({@link #freeze}); write it from any thread, then close it. */
+    public static final class Frozen implements AutoCloseable {
+        private final NDManager owner;
+        private final LinkedHashMap<String, NDArray> tensors;
+        private final Map<String, String> meta;
+
+        private Frozen(NDManager owner, LinkedHashMap<String, NDArray> tensors, Map<String, String> meta) {
+            this.owner = owner;
+            this.tensors = tensors;
+            this.meta = meta;
+        }
+
+        public long step() {
+            return Long.parseLong(meta.get("step"));
+        }
+
+        /** Bytes of tensor data held by the copy. */
+        public long tensorBytes() {
+            return tensors.values().stream().mapToLong(a -> a.getShape().size() * a.getDataType().getNumOfBytes()).sum();
+        }
+
+        /** The same bytes {@link TrainerState#write} gives for the trainer at the moment it was frozen. */
+        public void write(OutputStream out) throws IOException {
+            writeTensors(tensors, meta, out);
+        }
+
+        @Override
+        public void close() {
+            owner.close();
+        }
+    }
+
+    private static LinkedHashMap<String, NDArray> tensors(DpoTrainer trainer) {
         LinkedHashMap<String, NDArray> t = new LinkedHashMap<>();
         put(t, "policy.", trainer.policy().parameters());
         put(t, "reference.", trainer.reference().parameters());
         put(t, "adam_m.", trainer.optimizer().firstMoments());
         put(t, "adam_v.", trainer.optimizer().secondMoments());
+        return t;
+    }
+
+    private static Map<String, String> metadata(DpoTrainer trainer, long rngState) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);
         meta.put("format_version", Integer.toString(FORMAT_VERSION));
@@ -77,6 +140,10 @@ public final class TrainerState {
         meta.put("loss_scale", Float.toString(trainer.lossScaler().scale()));
         meta.put("loss_scale_clean_steps", Integer.toString(trainer.lossScaler().cleanSteps()));
         meta.put("loss_scale_overflows", Long.toString(trainer.lossScaler().overflows()));
+        return meta;
+    }
+
+    private static void writeTensors(Map<String, NDArray> t, Map<String, String> meta, OutputStream out) throws IOException {
         MessageDigest sha = sha256();
         OutputStream body = new DigestOutputStream(new FilterOutputStream(out) {
             @Override

@@ -75,6 +75,8 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     private String device = "cpu";
     /** Take turns on the device with the generators of this process ({@link DeviceTurns}); off unless set. */
     private boolean colocated;
+    /** Checkpoints copy the trainer at the barrier and write it off the task thread ({@link TrainOperator}). */
+    private boolean asyncSnapshot = true;
 
     private transient ListState<byte[]> legacyTrainerState;
     private transient byte[] restoredTrainer;
@@ -157,6 +159,21 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
     }
 
     /**
+     * {@code true} (default): a checkpoint copies the trainer on its device at the barrier and Flink's
+     * checkpoint thread writes the copy while training goes on (a transient second copy, 16 bytes
+     * per parameter). {@code false}: the trainer is written in the synchronous phase (no copy; the
+     * barrier waits for the write).
+     */
+    public TrainFunction withAsyncSnapshot(boolean asyncSnapshot) {
+        this.asyncSnapshot = asyncSnapshot;
+        return this;
+    }
+
+    boolean asyncSnapshot() {
+        return asyncSnapshot;
+    }
+
+    /**
      * Moves the DPO reference towards the policy every {@code every} steps (0: never), {@code ref =
      * alpha * policy + (1 - alpha) * ref}. The reference is part of the checkpointed trainer.
      */
@@ -204,6 +221,14 @@ public class TrainFunction extends ProcessFunction<PreferenceBatch, PolicyUpdate
             throw new IllegalStateException("the trainer is not open yet: nothing to checkpoint");
         }
         TrainerState.write(trainer, 0L, out);
+    }
+
+    /** Called by {@link TrainOperator} at each checkpoint: the trainer copied as it stands, for writing elsewhere. */
+    TrainerState.Frozen freezeTrainer() {
+        if (trainer == null) {
+            throw new IllegalStateException("the trainer is not open yet: nothing to checkpoint");
+        }
+        return TrainerState.freeze(trainer, 0L);
     }
 
     @Override

@@ -336,6 +336,113 @@ class TrainFunctionTest {
     }
 
     @Test
+    void aCheckpointHoldsTheTrainerAsOfItsBarrierWrittenOffTheTaskThreadWhileTrainingGoesOn() throws Exception {
+        InMemoryWeightLog refLog = OperatorTestSupport.logWithPolicy(0, 3);
+        List<PolicyUpdate> uninterrupted;
+        try (var h = harness(refLog)) {
+            h.open();
+            for (int i = 0; i < 6; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            uninterrupted = h.extractOutputValues();
+        }
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        TrainFunction f = new TrainFunction(log, DPO, 2);
+        OperatorSubtaskState state;
+        try (var h = new OneInputStreamOperatorTestHarness<>(new TrainOperator(f))) {
+            h.open();
+            for (int i = 0; i < 2; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            java.io.ByteArrayOutputStream atBarrier = new java.io.ByteArrayOutputStream();
+            f.writeTrainer(atBarrier);
+            // The barrier: the snapshot is taken, its trainer bytes not yet written.
+            org.apache.flink.streaming.api.operators.OperatorSnapshotFutures futures = h.getOperator().snapshotState(1L, 1L,
+                    org.apache.flink.runtime.checkpoint.CheckpointOptions.forCheckpointWithDefaultLocation(),
+                    new org.apache.flink.runtime.state.memory.MemCheckpointStreamFactory(Integer.MAX_VALUE));
+            for (int i = 2; i < 4; i++) { // training goes on (and publishes) before the write runs
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            java.io.ByteArrayOutputStream trainedOn = new java.io.ByteArrayOutputStream();
+            f.writeTrainer(trainedOn);
+            assertThat(trainedOn.toByteArray()).isNotEqualTo(atBarrier.toByteArray());
+
+            String taskThread = Thread.currentThread().getName();
+            var written = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                assertThat(Thread.currentThread().getName()).isNotEqualTo(taskThread);
+                try {
+                    return org.apache.flink.streaming.api.operators.OperatorSnapshotFinalizer.create(futures);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            }).get();
+            state = written.getJobManagerOwnedState();
+            org.apache.flink.runtime.state.OperatorStateHandle raw = state.getRawOperatorState().iterator().next();
+            byte[] bytes;
+            try (var in = raw.openInputStream()) {
+                bytes = in.readAllBytes();
+            }
+            assertThat(raw.getStateNameToPartitionOffsets().values()).singleElement()
+                    .satisfies(m -> assertThat(m.getOffsets()).containsExactly(0L));
+            assertThat(bytes).isEqualTo(atBarrier.toByteArray()); // the trainer at the barrier, not as it is now
+        }
+        // Resuming from it trains steps 3-6 again and ends on the uninterrupted run's weights.
+        try (var h = harness(log)) {
+            h.initializeState(state);
+            h.open();
+            for (int i = 2; i < 6; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            List<PolicyUpdate> out = h.extractOutputValues();
+            assertThat(out).extracting(PolicyUpdate::step).containsExactly(4L, 6L);
+            try (VerifiedVersion resumed = log.readVerified(out.get(1));
+                    VerifiedVersion reference = refLog.readVerified(uninterrupted.get(2))) {
+                assertThat(resumed.manifest().files().get("model.safetensors"))
+                        .isEqualTo(reference.manifest().files().get("model.safetensors"));
+            }
+        }
+    }
+
+    @Test
+    void aSynchronousSnapshotWritesTheSameTrainerAtTheBarrier() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        TrainFunction f = new TrainFunction(log, DPO, 2).withAsyncSnapshot(false);
+        try (var h = new OneInputStreamOperatorTestHarness<>(new TrainOperator(f))) {
+            h.open();
+            h.processElement(new StreamRecord<>(batch(0)));
+            java.io.ByteArrayOutputStream atBarrier = new java.io.ByteArrayOutputStream();
+            f.writeTrainer(atBarrier);
+            org.apache.flink.streaming.api.operators.OperatorSnapshotFutures futures = h.getOperator().snapshotState(1L, 1L,
+                    org.apache.flink.runtime.checkpoint.CheckpointOptions.forCheckpointWithDefaultLocation(),
+                    new org.apache.flink.runtime.state.memory.MemCheckpointStreamFactory(Integer.MAX_VALUE));
+            h.processElement(new StreamRecord<>(batch(1)));
+            OperatorSubtaskState state = org.apache.flink.streaming.api.operators.OperatorSnapshotFinalizer.create(futures)
+                    .getJobManagerOwnedState();
+            try (var in = state.getRawOperatorState().iterator().next().openInputStream()) {
+                assertThat(in.readAllBytes()).isEqualTo(atBarrier.toByteArray());
+            }
+        }
+    }
+
+    @Test
+    void aCheckpointCancelledBeforeTheWriteLeavesNoState() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement(new StreamRecord<>(batch(0)));
+            org.apache.flink.streaming.api.operators.OperatorSnapshotFutures futures = h.getOperator().snapshotState(1L, 1L,
+                    org.apache.flink.runtime.checkpoint.CheckpointOptions.forCheckpointWithDefaultLocation(),
+                    new org.apache.flink.runtime.state.memory.MemCheckpointStreamFactory(Integer.MAX_VALUE));
+            var raw = futures.getOperatorStateRawFuture();
+            futures.cancel();
+            raw.run(); // what Flink's checkpoint thread would do with an aborted checkpoint: nothing happens
+            assertThat(raw.isCancelled()).isTrue();
+            h.processElement(new StreamRecord<>(batch(1))); // the trainer is untouched by the freed copy
+            assertThat(h.extractOutputValues()).extracting(PolicyUpdate::step).containsExactly(2L);
+        }
+    }
+
+    @Test
     void refusesToRunOutsideTheTrainOperator() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
         try (var h = new OneInputStreamOperatorTestHarness<>(
