@@ -18,6 +18,9 @@ SERIES = [
     ("checkpoint_size_mb", "checkpoint size (MB)", 1),
     ("checkpoint_duration_s", "checkpoint duration (s)", 1),
     ("select_state_mb", "select state (MB)", 1),
+    ("select_keys", "select state: RocksDB keys", 500),
+    ("select_live_mb", "select state: RocksDB live data (MB)", 1),
+    ("select_sst_mb", "select state: RocksDB SST files (MB)", 1),
     ("publish_latency_ms", "publish latency (ms)", 50),
     ("versions_announced", "announced versions in the log", 2),
     ("weights_files", "weight-log files", 20),
@@ -86,7 +89,7 @@ def main(path, out):
     except ImportError:
         print("matplotlib is missing: no plot (python3-matplotlib)")
         return
-    fig, axes = plt.subplots(5, 3, figsize=(14, 15))
+    fig, axes = plt.subplots(6, 3, figsize=(14, 18))
     for ax, (key, title, _) in zip(axes.flat, SERIES):
         pts = data[key]
         if pts:

@@ -63,10 +63,31 @@ def publish_latency_ms(weights):
         return None
 
 
+ROCKSDB = {"estimate-num-keys": ("select_keys", 1), "estimate-live-data-size": ("select_live_mb", 2**20),
+           "total-sst-files-size": ("select_sst_mb", 2**20)}
+
+
+def rocksdb(base, jid, vid):
+    listed = rest(base, f"/jobs/{jid}/vertices/{vid}/metrics") or []
+    ids = [m["id"] for m in listed if any(m["id"].endswith(k) for k in ROCKSDB)]
+    if not ids:
+        return {}
+    values = rest(base, f"/jobs/{jid}/vertices/{vid}/metrics?get=" + ",".join(ids)) or []
+    out = {}
+    for m in values:
+        for k, (col, unit) in ROCKSDB.items():
+            if m["id"].endswith(k):
+                try:
+                    out[col] = out.get(col, 0) + float(m["value"]) / unit
+                except (TypeError, ValueError):
+                    pass
+    return out
+
+
 def main(pid, run_dir, base, out_csv, interval=10.0):
     t0 = time.time()
     cols = ["seconds", "rss_mb", "heap_used_mb", "heap_committed_mb", "native_mb", "prompts_ingested", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
-            "select_state_mb", "publish_latency_ms", "versions_announced"]
+            "select_state_mb", "select_keys", "select_live_mb", "select_sst_mb", "publish_latency_ms", "versions_announced"]
     cols += [f"{d}_files" for d in FOLDERS] + [f"{d}_mb" for d in FOLDERS]
     with open(out_csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
@@ -92,6 +113,12 @@ def main(pid, run_dir, base, out_csv, interval=10.0):
                     for vid, task in (detail.get("tasks") or {}).items():
                         if "select" in names.get(vid, ""):
                             row["select_state_mb"] = task.get("state_size", 0) / 2**20
+                    # RocksDB's own view of the select state (when its native metrics are on): keys, live data
+                    # and the SST files on disk, summed over column families. A rising file size with flat keys and
+                    # live data means expired entries waiting for a compaction, not a growing memory.
+                    for vid, name in names.items():
+                        if "select" in name:
+                            row.update(rocksdb(base, jid, vid))
             tms = rest(base, "/taskmanagers") or {}
             for tm in tms.get("taskmanagers", [])[:1]:
                 m = rest(base, f"/taskmanagers/{tm['id']}/metrics?get=Status.JVM.Memory.Heap.Used,"
