@@ -35,6 +35,7 @@ class DevicePlacementTest {
         try (var h = new TwoInputStreamOperatorTestHarness<GenerationRequest, PolicyUpdate, Generation>(generator(log).onDevice("CPU"))) {
             h.open();
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).singleElement().satisfies(g -> assertThat(g.responses()).hasSize(2));
         }
     }

@@ -21,6 +21,26 @@ public final class OperatorTestSupport {
     private OperatorTestSupport() {}
 
     /** A weight log holding a small random policy as version {@code version}. */
+    /**
+     * Runs the task's mails until the generator in {@code h} has handled everything it handed to its
+     * sampling thread (batches and version loads): what a running task's mailbox does by itself.
+     */
+    public static void settle(org.apache.flink.streaming.util.TwoInputStreamOperatorTestHarness<GenerationRequest, PolicyUpdate, Generation> h)
+            throws Exception {
+        var generator = (io.optune.operators.generate.GenerateOperator) h.getOperator();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (!generator.idle()) {
+            var mail = h.getTaskMailbox().tryTake(org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox.MIN_PRIORITY);
+            if (mail.isPresent()) {
+                mail.get().run();
+            } else if (System.nanoTime() > deadline) {
+                throw new AssertionError("the generator did not settle within 60 s");
+            } else {
+                Thread.sleep(1);
+            }
+        }
+    }
+
     public static InMemoryWeightLog logWithPolicy(long version, long seed) throws Exception {
         InMemoryWeightLog log = new InMemoryWeightLog();
         publish(log, version, seed);

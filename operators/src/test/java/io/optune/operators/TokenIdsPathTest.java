@@ -249,6 +249,7 @@ class TokenIdsPathTest {
                 new GenerateOperator(log, sampling, MAX_PROMPT_TOKENS, 1, 100, 1L))) {
             h.open();
             h.processElement1(new StreamRecord<>(new GenerationRequest(chat, null, 0L)));
+            OperatorTestSupport.settle(h);
             generations = h.extractOutputValues();
         }
         assertThat(generations).hasSize(1);

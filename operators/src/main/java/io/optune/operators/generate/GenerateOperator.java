@@ -1,28 +1,20 @@
 package io.optune.operators.generate;
 
-import ai.djl.ndarray.NDManager;
-import io.optune.engine.DeviceTurns;
-import io.optune.engine.InvalidInputException;
-import io.optune.engine.PromptEncoder;
 import io.optune.engine.Rng;
-import io.optune.engine.generate.Completion;
-import io.optune.engine.generate.Generator;
 import io.optune.engine.generate.SamplingConfig;
-import io.optune.engine.model.TransformerLM;
-import io.optune.engine.checkpoint.PolicyDirectory;
-import io.optune.operators.records.DeadLetter;
 import io.optune.operators.faults.FaultInjection;
+import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
-import io.optune.operators.records.SampledResponse;
 import io.optune.operators.weights.UntrustedVersionException;
 import io.optune.operators.weights.VerifiedVersion;
 import io.optune.operators.weights.WeightLog;
 import org.apache.flink.api.common.accumulators.AverageAccumulator;
+import org.apache.flink.api.common.accumulators.ListAccumulator;
 import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.accumulators.LongMaximum;
-import org.apache.flink.api.common.accumulators.ListAccumulator;
+import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -38,11 +30,17 @@ import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
+import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
 import org.apache.flink.util.OutputTag;
+import org.apache.flink.util.function.ThrowingRunnable;
 
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Step 3, generate. Input 1: prompts selected for regeneration; input 2: the broadcast stream of
@@ -51,11 +49,19 @@ import java.util.List;
  * {@link Generation} is stamped with the policy version that made it and carries the prompt ids fed
  * to the policy and each response's sampled ids and sampling log-probs, with its text decoded once.
  *
+ * <p>Sampling and version loads run on a thread of the operator's own ({@link PolicySampler}, one
+ * at a time, in arrival order); results come back to the task thread as mailbox mails and are
+ * emitted there. So the task thread stays free for checkpoint barriers, timers and the next
+ * requests while a batch samples: a checkpoint does not wait for sampling. At most one batch samples
+ * while the next fills; when that one is full too the task thread waits (back-pressure), still
+ * running mails, checkpoints included. A checkpoint stores the requests of the batch being sampled
+ * with the buffered ones (their generations, emitted after the barrier, are not part of it) and the
+ * RNG as it was before that batch, so a restore samples them again, the same way on the same policy.
+ *
  * <p>On start the operator loads the newest version in the {@link WeightLog} (so a restart resumes
  * with the latest weights without waiting for an announcement); afterwards it loads every newer
  * announced version, verifying its checksum. A version that fails to load is logged and counted,
- * and generation continues with the current one. The pending micro-batch and the sampling RNG are
- * checkpointed.
+ * and generation continues with the current one.
  */
 public class GenerateOperator extends AbstractStreamOperator<Generation>
         implements TwoInputStreamOperator<GenerationRequest, PolicyUpdate, Generation>, ProcessingTimeService.ProcessingTimeCallback {
@@ -80,15 +86,25 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     /** Take turns on the device with the trainer ({@link io.optune.engine.DeviceTurns}); off unless set. */
     private boolean colocated;
 
-    private transient NDManager manager;
-    private transient TransformerLM policy;
-    private transient PromptEncoder encoder;
-    private transient Generator generator;
-    private transient long version;
+    private transient PolicySampler sampler;
+    /** The sampling thread: sampling and version loads, one at a time, in submission order. */
+    private transient ExecutorService engine;
+    /** Runs results on the task thread; lowest priority, so waiting on it also lets checkpoints through. */
+    private transient MailboxExecutor mailbox;
+    /** Work handed to the sampling thread whose result the task thread has not handled yet. */
+    private transient int engineTasks;
     private transient List<GenerationRequest> buffer;
+    /** The batch being sampled (null when none). */
+    private transient List<GenerationRequest> inFlight;
+    /** Processing time at which the buffered batch is due, its oldest request {@code maxDelayMs} old. */
+    private transient long bufferDueAt;
     private transient ListState<GenerationRequest> bufferState;
     private transient ListState<Long> rngState;
     private transient Rng rng;
+    /** The RNG before the batch in flight: what a restore samples that batch with. */
+    private transient long rngBeforeInFlight;
+    /** The newest version handed to the sampling thread (older announcements are ignored). */
+    private transient long requestedVersion;
     private transient long timerAt;
     private transient Meter tokensPerSecond;
     private transient Counter weightLoadFailures;
@@ -121,6 +137,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     public static final String ACC_BATCHES = "generatorBatches";
     /** Colocated: how often a partial batch looks again for an idle device. */
     static final long DEFER_RETRY_MS = 5;
+    /** How long closing waits for a batch still sampling before it gives up freeing the policy. */
+    private static final long CLOSE_WAIT_S = 60;
 
     public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
         if (maxBatch < 1 || maxDelayMs < 0) {
@@ -173,6 +191,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 rng.setState(s);
             }
         }
+        rngBeforeInFlight = rng.state();
     }
 
     @Override
@@ -184,7 +203,6 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         weightVersionsPruned = group.counter("weightVersionsPruned");
         weightVerificationFailures = group.counter("weightVerificationFailures");
         syncLag = group.histogram("weightSyncLagMs", new DescriptiveStatisticsHistogram(500));
-        group.gauge("policyVersion", () -> version);
         getRuntimeContext().addAccumulator(ACC_LAG_MEAN, lagMean = new AverageAccumulator());
         getRuntimeContext().addAccumulator(ACC_LAG_MAX, lagMax = new LongMaximum());
         getRuntimeContext().addAccumulator(ACC_LAG_SAMPLES, lagSamples = new ListAccumulator<>());
@@ -196,36 +214,69 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         getRuntimeContext().addAccumulator(ACC_BATCHES, batches = new LongCounter());
         batchPrompts = group.histogram("microBatchPrompts", new DescriptiveStatisticsHistogram(500));
         group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
-        manager = NDManager.newBaseManager(io.optune.engine.EngineDevice.parse(device));
-        version = -1;
+        sampler = new PolicySampler(sampling, maxPromptTokens, device, precision, colocated, rng);
+        group.gauge("policyVersion", sampler::version);
+        group.gauge("promptsSampling", () -> inFlight == null ? 0 : inFlight.size());
+        group.gauge("promptsBuffered", () -> buffer.size());
         timerAt = -1;
         try (VerifiedVersion newest = weightLog.newestVerified(this::refused)) {
-            load(newest);
+            sampler.load(newest); // before the sampling thread exists: it starts with a policy
+            loaded(newest.update());
         }
+        requestedVersion = sampler.version();
+        mailbox = getContainingTask().getMailboxExecutorFactory().createExecutor(TaskMailbox.MIN_PRIORITY);
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        engine = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "generate-" + subtask + "-sampling");
+            t.setDaemon(true);
+            return t;
+        });
         if (!buffer.isEmpty()) {
-            scheduleFlush();
+            bufferDueAt = getProcessingTimeService().getCurrentProcessingTime(); // restored: due now
+            scheduleFlush(bufferDueAt);
         }
     }
 
     @Override
     public void processElement1(StreamRecord<GenerationRequest> element) throws Exception {
+        if (buffer.isEmpty()) {
+            bufferDueAt = getProcessingTimeService().getCurrentProcessingTime() + maxDelayMs;
+        }
         buffer.add(element.getValue());
-        if (buffer.size() >= maxBatch) {
-            flush();
-        } else {
-            scheduleFlush();
+        while (buffer.size() >= maxBatch) {
+            if (inFlight == null) {
+                submit(false);
+            } else {
+                // One batch samples and the next is full: wait for the first. Mails (its result, timers,
+                // checkpoint barriers) run meanwhile; new requests stay upstream (back-pressure).
+                mailbox.yield();
+            }
+        }
+        if (!buffer.isEmpty()) {
+            scheduleFlush(bufferDueAt);
         }
     }
 
     @Override
     public void processElement2(StreamRecord<PolicyUpdate> element) {
         PolicyUpdate update = element.getValue();
-        if (update.version() > version) {
-            try {
-                try (VerifiedVersion v = weightLog.readVerified(update)) {
-                    load(v);
-                }
-                long lag = System.currentTimeMillis() - update.publishedAt();
+        if (update.version() <= requestedVersion) {
+            return;
+        }
+        requestedVersion = update.version();
+        onEngine(() -> loadAnnounced(update));
+    }
+
+    /** On the sampling thread: reads, verifies and loads an announced version; the outcome goes back as a mail. */
+    private ThrowingRunnable<Exception> loadAnnounced(PolicyUpdate update) {
+        if (update.version() <= sampler.version()) {
+            return () -> {};
+        }
+        try (VerifiedVersion v = weightLog.readVerified(update)) {
+            sampler.load(v);
+            long lag = System.currentTimeMillis() - update.publishedAt();
+            return () -> {
+                loaded(update);
                 lastSyncLag = lag;
                 syncLag.update(lag);
                 lagMean.add(lag);
@@ -233,21 +284,28 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 if (lagSamples.getLocalValue().size() < MAX_LAG_SAMPLES) { // bounded: it travels to the JobManager
                     lagSamples.add(lag);
                 }
-            } catch (UntrustedVersionException e) {
-                refused(e);
-            } catch (IOException e) {
-                if (pruned(update)) {
+            };
+        } catch (UntrustedVersionException e) {
+            return () -> refused(e);
+        } catch (IOException e) {
+            if (pruned(update)) {
+                return () -> {
                     // This generator lagged a whole retention window behind: newer versions are on their way.
                     weightVersionsPruned.inc();
                     LOG.info("Policy version {} was pruned from the weight log before it could be loaded; generating with "
-                            + "version {} until a newer one arrives", update.version(), version);
-                } else {
-                    weightLoadFailed(update, e);
-                }
-            } catch (Exception e) {
-                weightLoadFailed(update, e);
+                            + "version {} until a newer one arrives", update.version(), sampler.version());
+                };
             }
+            return () -> weightLoadFailed(update, e);
+        } catch (Exception e) {
+            return () -> weightLoadFailed(update, e);
         }
+    }
+
+    private void loaded(PolicyUpdate update) {
+        versionsLoaded.add(1L);
+        LOG.info("Generator {} now uses policy version {} (step {})",
+                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), update.version(), update.step());
     }
 
     private boolean pruned(PolicyUpdate update) {
@@ -261,163 +319,170 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private void weightLoadFailed(PolicyUpdate update, Exception e) {
         weightLoadFailures.inc();
         LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
-                update.location(), version, e);
-    }
-
-    @Override
-    public void onProcessingTime(long time) throws Exception {
-        timerAt = -1;
-        if (colocated && !buffer.isEmpty() && buffer.size() < maxBatch) {
-            // Colocated, a partial batch is sampled only on an idle device: while the trainer holds it, the
-            // batch keeps growing (the task thread stays free to take requests) until it is full.
-            DeviceTurns.Turn idle = DeviceTurns.tryTake(device);
-            if (idle == null) {
-                deferredFlushes.inc();
-                scheduleFlush(DEFER_RETRY_MS);
-                return;
-            }
-            flush(idle);
-        } else {
-            flush();
-        }
-    }
-
-    private void scheduleFlush() {
-        scheduleFlush(maxDelayMs);
-    }
-
-    private void scheduleFlush(long delayMs) {
-        if (timerAt < 0) {
-            ProcessingTimeService pts = getProcessingTimeService();
-            timerAt = pts.getCurrentProcessingTime() + delayMs;
-            pts.registerTimer(timerAt, this);
-        }
+                update.location(), sampler.version(), e);
     }
 
     /** A version that failed its checks is never loaded; generation goes on with the version in hand. */
     private void refused(UntrustedVersionException e) {
         weightVerificationFailures.inc();
-        LOG.error("Refused a policy version: {}; generating with version {}", e.getMessage(), version);
+        LOG.error("Refused a policy version: {}; generating with version {}", e.getMessage(), sampler == null ? -1 : sampler.version());
     }
 
-    private void load(VerifiedVersion v) throws Exception {
-        PolicyUpdate update = v.update();
-        PolicyDirectory.Loaded loaded = PolicyDirectory.load(v.dir(), manager);
-        if (policy != null && !policy.config().equals(loaded.model().config())) {
-            loaded.model().close();
-            throw new IllegalArgumentException("policy version " + update.version() + " is for model " + loaded.model().config()
-                    + ", the generator runs " + policy.config());
+    @Override
+    public void onProcessingTime(long time) throws Exception {
+        timerAt = -1;
+        if (buffer.isEmpty() || inFlight != null) {
+            return; // the batch in flight looks at the buffer when it is done
         }
-        int context = loaded.model().config().contextLength();
-        if (maxPromptTokens + sampling.maxNewTokens() > context) {
-            loaded.model().close();
-            throw new IllegalArgumentException("max prompt tokens (" + maxPromptTokens + ") + max new tokens ("
-                    + sampling.maxNewTokens() + ") exceed the policy's context of " + context);
-        }
-        loaded.model().storeForInference(precision);
-        TransformerLM old = policy;
-        policy = loaded.model();
-        encoder = new PromptEncoder(loaded.tokenizer(), maxPromptTokens);
-        generator = new Generator(policy, loaded.tokenizer()); // stops at any of its EOS ids
-        version = update.version();
-        versionsLoaded.add(1L);
-        if (old != null) {
-            old.close();
-        }
-        LOG.info("Generator {} now uses policy version {} (step {})",
-                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), version, update.step());
-    }
-
-    private void flush() throws InterruptedException {
-        flush(null);
-    }
-
-    /**
-     * Samples the buffered requests; {@code held}: a turn on the device already taken (else one is
-     * taken here). The turn covers the sampling only, not the emission downstream; it is released on
-     * every path.
-     */
-    private void flush(DeviceTurns.Turn held) throws InterruptedException {
-        try {
-            sample(held);
-        } finally {
-            if (held != null) {
-                held.close(); // idempotent: sample() releases it right after sampling
-            }
-        }
-    }
-
-    private void sample(DeviceTurns.Turn held) throws InterruptedException {
-        if (buffer.isEmpty()) {
+        if (time < bufferDueAt) {
+            scheduleFlush(bufferDueAt);
             return;
         }
-        List<GenerationRequest> batch = new ArrayList<>(buffer);
-        buffer.clear();
-        List<GenerationRequest> accepted = new ArrayList<>(batch.size());
-        List<int[]> prompts = new ArrayList<>(batch.size());
-        for (GenerationRequest r : batch) {
+        // Colocated, a partial batch is sampled only on an idle device: while the trainer holds it, the batch
+        // keeps growing (the task thread stays free to take requests) until it is full.
+        submit(colocated && buffer.size() < maxBatch);
+    }
+
+    private void scheduleFlush(long at) {
+        if (timerAt < 0) {
+            timerAt = at;
+            getProcessingTimeService().registerTimer(at, this);
+        }
+    }
+
+    /** Hands the next batch (at most {@code maxBatch} of the buffer, oldest first) to the sampling thread. */
+    private void submit(boolean idleOnly) {
+        int n = Math.min(buffer.size(), maxBatch);
+        List<GenerationRequest> batch = new ArrayList<>(buffer.subList(0, n));
+        buffer.subList(0, n).clear();
+        if (!buffer.isEmpty()) {
+            bufferDueAt = getProcessingTimeService().getCurrentProcessingTime(); // what is left was waiting already
+        }
+        inFlight = batch;
+        rngBeforeInFlight = sampler.rngState(); // the sampling thread is idle between batches
+        onEngine(() -> {
+            PolicySampler.Sampled sampled = sampler.sample(batch, idleOnly);
+            return () -> sampled(sampled);
+        });
+    }
+
+    /** Work for the sampling thread; what it returns runs on the task thread (a mail), in order. */
+    private void onEngine(EngineWork work) {
+        engineTasks++;
+        engine.execute(() -> {
+            ThrowingRunnable<Exception> then;
             try {
-                prompts.add(encoder.encode(r.prompt().text(), r.prompt().messages()));
-                accepted.add(r);
-            } catch (InvalidInputException e) {
-                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of(r.prompt(), "generate", e.reason(), e.getMessage())));
+                then = work.run();
+            } catch (Throwable t) {
+                then = () -> {
+                    throw new IllegalStateException("the generator's sampling thread failed", t);
+                };
             }
-        }
-        if (accepted.isEmpty()) {
-            return;
-        }
-        List<Completion> completions;
-        try (DeviceTurns.Turn turn = held != null ? held : DeviceTurns.take(device, colocated)) {
-            deviceWaitMs.inc(turn.waitedMs());
-            long start = System.nanoTime();
-            completions = generator.generate(manager, prompts, sampling, rng);
-            busyUs.add((System.nanoTime() - start) / 1_000);
-            batches.add(1L);
-            batchPrompts.update(prompts.size());
-        } catch (RuntimeException e) {
-            // A replay would fail the same way (same RNG, same policy): dead-letter instead of looping.
-            LOG.error("Generation with policy version {} failed for {} prompts", version, accepted.size(), e);
-            for (GenerationRequest r : accepted) {
-                output.collect(DEAD_LETTERS, new StreamRecord<>(DeadLetter.of(r.prompt(), "generate", "generation-failed",
-                        String.valueOf(e.getMessage()))));
+            ThrowingRunnable<Exception> result = then;
+            try {
+                mailbox.execute(() -> {
+                    engineTasks--;
+                    result.run();
+                }, "generator result");
+            } catch (RejectedExecutionException e) {
+                // the task is closing: nothing will take the result, and its input is in the last checkpoint
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface EngineWork {
+        ThrowingRunnable<Exception> run() throws Exception;
+    }
+
+    /** On the task thread: a batch came back from the sampling thread. */
+    private void sampled(PolicySampler.Sampled s) throws Exception {
+        inFlight = null;
+        if (s.deferred()) {
+            deferredFlushes.inc();
+            buffer.addAll(0, s.requests()); // first again, and still due
+            bufferDueAt = getProcessingTimeService().getCurrentProcessingTime();
+            if (buffer.size() >= maxBatch) {
+                submit(false);
+            } else {
+                scheduleFlush(bufferDueAt + DEFER_RETRY_MS);
             }
             return;
         }
         FaultInjection.check(FaultInjection.Point.GENERATE);
-        int k = sampling.samplesPerPrompt();
-        for (int i = 0; i < accepted.size(); i++) {
-            SampledResponse[] responses = new SampledResponse[k];
-            int tokens = 0;
-            for (int s = 0; s < k; s++) {
-                Completion c = completions.get(i * k + s);
-                // Decoded once, here: the ids travel on to training, the text to the reward model and the audit.
-                responses[s] = new SampledResponse(c.tokens(), c.logProbs(), !c.finished(), encoder.tokenizer().decode(c.tokens()));
-                tokens += c.tokens().length;
-            }
-            tokensPerSecond.markEvent(tokens);
-            tokensTotal.add(tokens);
-            output.collect(new StreamRecord<>(new Generation(accepted.get(i), prompts.get(i), responses, version, tokens)));
+        if (s.failure() != null) {
+            LOG.error("Generation with policy version {} failed for {} prompts", sampler.version(), s.requests().size(), s.failure());
         }
+        for (DeadLetter d : s.deadLetters()) {
+            output.collect(DEAD_LETTERS, new StreamRecord<>(d));
+        }
+        if (s.prompts() > 0) {
+            deviceWaitMs.inc(s.waitedMs());
+            busyUs.add(s.busyUs());
+            batches.add(1L);
+            batchPrompts.update(s.prompts());
+        }
+        for (Generation g : s.generations()) {
+            tokensPerSecond.markEvent(g.tokens());
+            tokensTotal.add((long) g.tokens());
+            output.collect(new StreamRecord<>(g));
+        }
+        rngBeforeInFlight = sampler.rngState();
+        if (buffer.size() >= maxBatch) {
+            submit(false);
+        } else if (!buffer.isEmpty()) {
+            if (getProcessingTimeService().getCurrentProcessingTime() >= bufferDueAt) {
+                submit(colocated);
+            } else {
+                scheduleFlush(bufferDueAt);
+            }
+        }
+    }
+
+    /** True when nothing handed to the sampling thread awaits its result (for tests and draining). */
+    public boolean idle() {
+        return engineTasks == 0;
     }
 
     @Override
     public void snapshotState(StateSnapshotContext context) throws Exception {
         super.snapshotState(context);
-        bufferState.update(buffer);
-        rngState.update(List.of(rng.state()));
+        // The batch in flight belongs to this checkpoint's input: its generations come after the barrier.
+        List<GenerationRequest> pending = new ArrayList<>(buffer.size() + (inFlight == null ? 0 : inFlight.size()));
+        if (inFlight != null) {
+            pending.addAll(inFlight);
+        }
+        pending.addAll(buffer);
+        bufferState.update(pending);
+        rngState.update(List.of(inFlight != null ? rngBeforeInFlight : sampler.rngState()));
     }
 
     @Override
     public void finish() throws Exception {
-        flush();
+        while (engineTasks > 0 || !buffer.isEmpty()) {
+            if (inFlight == null && !buffer.isEmpty()) {
+                submit(false);
+            } else {
+                mailbox.yield();
+            }
+        }
         super.finish();
     }
 
     @Override
     public void close() throws Exception {
         try {
-            if (manager != null) {
-                manager.close();
+            boolean stopped = true;
+            if (engine != null) {
+                engine.shutdownNow();
+                stopped = engine.awaitTermination(CLOSE_WAIT_S, TimeUnit.SECONDS);
+            }
+            if (sampler != null) {
+                if (stopped) {
+                    sampler.close();
+                } else {
+                    LOG.warn("The generator's sampling thread did not stop within {} s; its policy copy is not freed", CLOSE_WAIT_S);
+                }
             }
         } finally {
             super.close();

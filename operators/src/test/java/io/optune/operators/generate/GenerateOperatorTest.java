@@ -33,9 +33,14 @@ class GenerateOperatorTest {
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
             assertThat(h.extractOutputValues()).isEmpty();
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("add 1+2=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).hasSize(2); // max batch reached
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("copy ab=")));
+            h.setProcessingTime(99);
+            OperatorTestSupport.settle(h);
+            assertThat(h.extractOutputValues()).hasSize(2);
             h.setProcessingTime(100); // max delay reached
+            OperatorTestSupport.settle(h);
             List<Generation> out = h.extractOutputValues();
             assertThat(out).hasSize(3);
             assertThat(out).allSatisfy(g -> {
@@ -74,29 +79,55 @@ class GenerateOperatorTest {
     }
 
     @Test
-    void colocatedSamplingWaitsForTheDevicesTurn() throws Exception {
+    void colocatedSamplingWaitsForTheDevicesTurnOnItsOwnThreadAndACheckpointDoesNot() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
         String device = "cpu"; // the generator's device: only colocated work takes turns on it, and no other test colocates
-        try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 1, 100, 1L).colocated(true))) {
+        OperatorSubtaskState snapshot;
+        List<Generation> first;
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 2, 100, 1L).colocated(true))) {
             h.open();
-            java.util.concurrent.CompletableFuture<Void> sampled;
             try (io.optune.engine.DeviceTurns.Turn trainerStep = io.optune.engine.DeviceTurns.take(device, true)) {
-                sampled = java.util.concurrent.CompletableFuture.runAsync(() -> {
-                    try {
-                        h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                });
+                h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+                h.processElement1(new StreamRecord<>(OperatorTestSupport.request("sort cba="))); // full: handed to the sampling thread
                 long deadline = System.nanoTime() + 10_000_000_000L;
                 while (io.optune.engine.DeviceTurns.waiting(device) == 0 && System.nanoTime() < deadline) {
                     Thread.sleep(5);
                 }
                 assertThat(io.optune.engine.DeviceTurns.waiting(device)).as("the generator waits for the trainer's step").isEqualTo(1);
-                assertThat(sampled).isNotDone();
+                // The task thread is free meanwhile: a checkpoint completes while the batch waits and holds its requests.
+                snapshot = h.snapshot(1L, 1L);
+                assertThat(h.extractOutputValues()).isEmpty();
+                assertThat(((GenerateOperator) h.getOperator()).idle()).isFalse();
             }
-            sampled.get(30, java.util.concurrent.TimeUnit.SECONDS);
-            assertThat(h.extractOutputValues()).hasSize(1);
+            OperatorTestSupport.settle(h);
+            first = h.extractOutputValues();
+            assertThat(first).hasSize(2);
+        }
+        // A restore samples the batch again, from the RNG as it was before it: the same responses.
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 2, 100, 1L))) {
+            h.initializeState(snapshot);
+            h.open();
+            h.setProcessingTime(1);
+            OperatorTestSupport.settle(h);
+            List<Generation> again = h.extractOutputValues();
+            assertThat(again).extracting(g -> g.request().prompt().text()).containsExactly("rev abc=", "sort cba=");
+            for (int i = 0; i < 2; i++) {
+                assertThat(again.get(i).responses()).extracting(r -> r.text())
+                        .containsExactlyElementsOf(java.util.Arrays.stream(first.get(i).responses()).map(r -> r.text()).toList());
+            }
+        }
+    }
+
+    @Test
+    void aFullBatchBehindOneSamplingHoldsTheTaskThreadUntilItIsDone() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 1, 100, 1L))) {
+            h.open();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc="))); // sampling
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("copy ab="))); // waits for the first, then samples
+            assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().text()).containsExactly("rev abc=");
+            OperatorTestSupport.settle(h);
+            assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().text()).containsExactly("rev abc=", "copy ab=");
         }
     }
 
@@ -120,13 +151,18 @@ class GenerateOperatorTest {
             assertThat(taken.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
             h.setProcessingTime(100); // max delay reached, but the device is busy: the batch waits and grows
+            OperatorTestSupport.settle(h);
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("copy ab=")));
             h.setProcessingTime(100 + GenerateOperator.DEFER_RETRY_MS);
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).isEmpty();
             release.countDown();
             trainer.join();
             h.setProcessingTime(100 + 2 * GenerateOperator.DEFER_RETRY_MS); // idle now: the partial batch is sampled
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).hasSize(2);
+            assertThat(h.getEnvironment().getAccumulatorRegistry().getUserMap().get(GenerateOperator.ACC_BATCHES).getLocalValue())
+                    .as("deferred twice, sampled once").isEqualTo(1L);
         } finally {
             release.countDown();
             trainer.join();
@@ -146,6 +182,7 @@ class GenerateOperatorTest {
             h.processElement2(new StreamRecord<>(v1)); // stale announcements are ignored
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).allSatisfy(g -> assertThat(g.policyVersion()).isEqualTo(1));
         }
     }
@@ -160,10 +197,12 @@ class GenerateOperatorTest {
             h.processElement2(new StreamRecord<>(v1));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(g -> assertThat(g.policyVersion()).isZero());
             h.processElement2(new StreamRecord<>(OperatorTestSupport.publish(log, 2, 3)));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).hasSize(4).last().satisfies(g -> assertThat(g.policyVersion()).isEqualTo(2));
         }
     }
@@ -183,6 +222,7 @@ class GenerateOperatorTest {
             h.initializeState(snapshot);
             h.open();
             h.setProcessingTime(1000);
+            OperatorTestSupport.settle(h);
             List<Generation> out = h.extractOutputValues();
             assertThat(out).hasSize(1);
             assertThat(out.get(0).request().prompt().text()).isEqualTo("sort cba=");
@@ -200,6 +240,7 @@ class GenerateOperatorTest {
             h.open();
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ab=")));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).hasSize(2).allSatisfy(g -> assertThat(g.policyVersion()).isEqualTo(1));
         }
     }
@@ -213,6 +254,7 @@ class GenerateOperatorTest {
             Prompt chat = new Prompt("c1", "r1", "", List.of(ChatMessage.user("rev ab=")), "", 0L);
             h.processElement1(new StreamRecord<>(new GenerationRequest(chat, null, 0L)));
             h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev ba=")));
+            OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().id()).containsExactly(OperatorTestSupport.prompt("rev ba=").id());
             assertThat(h.getSideOutput(GenerateOperator.DEAD_LETTERS)).singleElement().satisfies(r -> {
                 assertThat(r.getValue().reason()).isEqualTo("no-chat-template");
