@@ -51,12 +51,14 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Sampling and version loads run on a thread of the operator's own ({@link PolicySampler}, one
  * at a time, in arrival order); results come back to the task thread as mailbox mails and are
- * emitted there. So the task thread stays free for checkpoint barriers, timers and the next
- * requests while a batch samples: a checkpoint does not wait for sampling. At most one batch samples
- * while the next fills; when that one is full too the task thread waits (back-pressure), still
- * running mails, checkpoints included. A checkpoint stores the requests of the batch being sampled
- * with the buffered ones (their generations, emitted after the barrier, are not part of it) and the
- * RNG as it was before that batch, so a restore samples them again, the same way on the same policy.
+ * emitted there, one generation per mail. So the task thread stays free for checkpoint barriers,
+ * timers and the next requests while a batch samples, and a barrier waits for at most one emission
+ * (which a chained async score step may hold while it waits for capacity), not for a batch. One
+ * batch samples while the next fills; when that one is full too the task thread waits
+ * (back-pressure), still running mails, checkpoints included. A checkpoint stores the generations
+ * sampled but not emitted as they are, the requests of the batch being sampled with the buffered
+ * ones, and the RNG as it was before that batch, so a restore emits the former and samples the
+ * latter again, the same way on the same policy.
  *
  * <p>On start the operator loads the newest version in the {@link WeightLog} (so a restart resumes
  * with the latest weights without waiting for an announcement); afterwards it loads every newer
@@ -72,6 +74,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     /** State names are part of the savepoint layout; "-v2": requests carry token-id memory (layout 2 of StoredPair). */
     static final String BUFFER_STATE = "pending-requests-v2";
     static final String RNG_STATE = "sampling-rng";
+    /** Generations sampled but not yet emitted: a checkpoint keeps them as they are. */
+    static final String EMIT_STATE = "sampled-generations";
 
     private final WeightLog weightLog;
     private final SamplingConfig sampling;
@@ -100,6 +104,10 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient long bufferDueAt;
     private transient ListState<GenerationRequest> bufferState;
     private transient ListState<Long> rngState;
+    private transient ListState<Generation> emitState;
+    /** Sampled, not yet emitted: one per mail, so barriers and other mails get in between (see {@link #emitNext}). */
+    private transient java.util.ArrayDeque<Generation> toEmit;
+    private transient boolean emitting;
     private transient Rng rng;
     /** The RNG before the batch in flight: what a restore samples that batch with. */
     private transient long rngBeforeInFlight;
@@ -181,7 +189,10 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         bufferState = context.getOperatorStateStore().getListState(
                 new ListStateDescriptor<>(BUFFER_STATE, TypeInformation.of(GenerationRequest.class)));
         rngState = context.getOperatorStateStore().getListState(new ListStateDescriptor<>(RNG_STATE, Types.LONG));
+        emitState = context.getOperatorStateStore().getListState(
+                new ListStateDescriptor<>(EMIT_STATE, TypeInformation.of(Generation.class)));
         buffer = new ArrayList<>();
+        toEmit = new java.util.ArrayDeque<>();
         rng = Rng.derive(seed, 1000 + getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         if (context.isRestored()) {
             for (GenerationRequest r : bufferState.get()) {
@@ -189,6 +200,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             }
             for (Long s : rngState.get()) {
                 rng.setState(s);
+            }
+            for (Generation g : emitState.get()) {
+                toEmit.add(g);
             }
         }
         rngBeforeInFlight = rng.state();
@@ -235,6 +249,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             bufferDueAt = getProcessingTimeService().getCurrentProcessingTime(); // restored: due now
             scheduleFlush(bufferDueAt);
         }
+        startEmitting(); // generations a checkpoint held, as they were sampled
     }
 
     @Override
@@ -244,7 +259,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         }
         buffer.add(element.getValue());
         while (buffer.size() >= maxBatch) {
-            if (inFlight == null) {
+            if (canSubmit()) {
                 submit(false);
             } else {
                 // One batch samples and the next is full: wait for the first. Mails (its result, timers,
@@ -331,8 +346,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     @Override
     public void onProcessingTime(long time) throws Exception {
         timerAt = -1;
-        if (buffer.isEmpty() || inFlight != null) {
-            return; // the batch in flight looks at the buffer when it is done
+        if (buffer.isEmpty() || !canSubmit()) {
+            return; // the batch in flight (or the emission) looks at the buffer when it is done
         }
         if (time < bufferDueAt) {
             scheduleFlush(bufferDueAt);
@@ -348,6 +363,11 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             timerAt = at;
             getProcessingTimeService().registerTimer(at, this);
         }
+    }
+
+    /** The sampling thread is free and the last batch is (nearly) out: at most about two batches wait for emission. */
+    private boolean canSubmit() {
+        return inFlight == null && toEmit.size() < maxBatch;
     }
 
     /** Hands the next batch (at most {@code maxBatch} of the buffer, oldest first) to the sampling thread. */
@@ -421,27 +441,58 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             busyUs.add(s.busyUs());
             batches.add(1L);
             batchPrompts.update(s.prompts());
+            tokensTotal.add(s.tokens());
         }
-        for (Generation g : s.generations()) {
-            tokensPerSecond.markEvent(g.tokens());
-            tokensTotal.add((long) g.tokens());
-            output.collect(new StreamRecord<>(g));
-        }
+        toEmit.addAll(s.generations());
         rngBeforeInFlight = sampler.rngState();
+        startEmitting();
+        maybeSubmit();
+    }
+
+    /** Starts the next batch when the sampling thread is free: a full one, or a partial one that is due. */
+    private void maybeSubmit() {
+        if (buffer.isEmpty() || !canSubmit()) {
+            return;
+        }
         if (buffer.size() >= maxBatch) {
             submit(false);
-        } else if (!buffer.isEmpty()) {
-            if (getProcessingTimeService().getCurrentProcessingTime() >= bufferDueAt) {
-                submit(colocated);
-            } else {
-                scheduleFlush(bufferDueAt);
-            }
+        } else if (getProcessingTimeService().getCurrentProcessingTime() >= bufferDueAt) {
+            submit(colocated);
+        } else {
+            scheduleFlush(bufferDueAt);
+        }
+    }
+
+    private void startEmitting() {
+        if (!emitting && !toEmit.isEmpty()) {
+            emitting = true;
+            mailbox.execute(this::emitNext, "emit generation");
+        }
+    }
+
+    /**
+     * Emits one generation and queues the next as a mail of its own. A chained step downstream may
+     * block in its own emit (the async score step waits for capacity without running the task's
+     * mails): between two generations the task goes back to its mailbox, so a checkpoint barrier
+     * waits for at most one of them, not a whole batch.
+     */
+    private void emitNext() {
+        Generation g = toEmit.poll();
+        if (g != null) {
+            tokensPerSecond.markEvent(g.tokens());
+            output.collect(new StreamRecord<>(g));
+        }
+        if (!toEmit.isEmpty()) {
+            mailbox.execute(this::emitNext, "emit generation");
+        } else {
+            emitting = false;
+            maybeSubmit();
         }
     }
 
     /** True when nothing handed to the sampling thread awaits its result (for tests and draining). */
     public boolean idle() {
-        return engineTasks == 0;
+        return engineTasks == 0 && toEmit.isEmpty();
     }
 
     @Override
@@ -455,12 +506,13 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         pending.addAll(buffer);
         bufferState.update(pending);
         rngState.update(List.of(inFlight != null ? rngBeforeInFlight : sampler.rngState()));
+        emitState.update(new ArrayList<>(toEmit));
     }
 
     @Override
     public void finish() throws Exception {
-        while (engineTasks > 0 || !buffer.isEmpty()) {
-            if (inFlight == null && !buffer.isEmpty()) {
+        while (engineTasks > 0 || !buffer.isEmpty() || !toEmit.isEmpty()) {
+            if (canSubmit() && !buffer.isEmpty()) {
                 submit(false);
             } else {
                 mailbox.yield();

@@ -119,6 +119,40 @@ class GenerateOperatorTest {
     }
 
     @Test
+    void generationsSampledButNotYetEmittedAreCheckpointedAsTheyAreAndEmittedOneMailEach() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        OperatorSubtaskState snapshot;
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("sort cba="))); // full: sampling
+            var mailbox = h.getTaskMailbox();
+            var result = mailbox.take(org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox.MIN_PRIORITY); // the batch's result
+            result.run();
+            assertThat(h.extractOutputValues()).as("emission goes one mail at a time").isEmpty();
+            mailbox.take(org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox.MIN_PRIORITY).run();
+            assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().text()).containsExactly("rev abc=");
+            snapshot = h.snapshot(1L, 1L); // "sort cba=" is sampled, not emitted
+        }
+        List<Generation> emitted;
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("sort cba=")));
+            OperatorTestSupport.settle(h);
+            emitted = h.extractOutputValues(); // the same run, uninterrupted
+        }
+        try (var h = harness(log)) {
+            h.initializeState(snapshot);
+            h.open();
+            OperatorTestSupport.settle(h);
+            List<Generation> restored = h.extractOutputValues();
+            assertThat(restored).hasSize(1);
+            assertThat(restored.get(0)).usingRecursiveComparison().isEqualTo(emitted.get(1)); // as sampled, not sampled again
+        }
+    }
+
+    @Test
     void aFullBatchBehindOneSamplingHoldsTheTaskThreadUntilItIsDone() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
         try (var h = new TwoInputStreamOperatorTestHarness<>(new GenerateOperator(log, SAMPLING, 24, 1, 100, 1L))) {
