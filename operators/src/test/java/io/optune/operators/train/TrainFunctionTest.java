@@ -44,6 +44,25 @@ class TrainFunctionTest {
         return new PreferencePair("p-fresh", "req-fresh", p.prompt(), p.promptIds(), p.pair(), p.policyVersion(), p.fresh());
     }
 
+    /** The versions a trainer publishes over {@code batches} batches without interruption. */
+    private static List<PolicyUpdate> uninterrupted(InMemoryWeightLog log, int batches) throws Exception {
+        try (var h = harness(log)) {
+            h.open();
+            for (int i = 0; i < batches; i++) {
+                h.processElement(new StreamRecord<>(batch(i)));
+            }
+            return h.extractOutputValues();
+        }
+    }
+
+    private static void assertSameWeights(InMemoryWeightLog log, PolicyUpdate version, InMemoryWeightLog refLog, PolicyUpdate refVersion)
+            throws Exception {
+        try (VerifiedVersion resumed = log.readVerified(version); VerifiedVersion reference = refLog.readVerified(refVersion)) {
+            assertThat(resumed.manifest().files().get("model.safetensors"))
+                    .isEqualTo(reference.manifest().files().get("model.safetensors"));
+        }
+    }
+
     @Test
     void aColocatedStepWaitsForTheDevicesTurnAndCountsOnlyItsOwnTime() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
@@ -110,16 +129,9 @@ class TrainFunctionTest {
     void restoreResumesTheExactTrainerAndKeepsVersionsUnique() throws Exception {
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
         OperatorSubtaskState snapshot;
-        List<PolicyUpdate> uninterrupted;
         // Reference run: 6 batches without interruption, on its own log.
         InMemoryWeightLog refLog = OperatorTestSupport.logWithPolicy(0, 3);
-        try (var h = harness(refLog)) {
-            h.open();
-            for (int i = 0; i < 6; i++) {
-                h.processElement(new StreamRecord<>(batch(i)));
-            }
-            uninterrupted = h.extractOutputValues();
-        }
+        List<PolicyUpdate> uninterrupted = uninterrupted(refLog, 6);
         try (var h = harness(log)) {
             h.open();
             for (int i = 0; i < 3; i++) {
@@ -139,11 +151,7 @@ class TrainFunctionTest {
             assertThat(out).extracting(PolicyUpdate::version).containsExactly(3L, 4L);
             assertThat(out).extracting(PolicyUpdate::step).containsExactly(4L, 6L);
             // Same weights as the uninterrupted run at step 6.
-            try (VerifiedVersion resumed = log.readVerified(out.get(1));
-                    VerifiedVersion reference = refLog.readVerified(uninterrupted.get(2))) {
-                assertThat(resumed.manifest().files().get("model.safetensors"))
-                        .isEqualTo(reference.manifest().files().get("model.safetensors"));
-            }
+            assertSameWeights(log, out.get(1), refLog, uninterrupted.get(2));
         }
     }
 
@@ -338,14 +346,7 @@ class TrainFunctionTest {
     @Test
     void aCheckpointHoldsTheTrainerAsOfItsBarrierWrittenOffTheTaskThreadWhileTrainingGoesOn() throws Exception {
         InMemoryWeightLog refLog = OperatorTestSupport.logWithPolicy(0, 3);
-        List<PolicyUpdate> uninterrupted;
-        try (var h = harness(refLog)) {
-            h.open();
-            for (int i = 0; i < 6; i++) {
-                h.processElement(new StreamRecord<>(batch(i)));
-            }
-            uninterrupted = h.extractOutputValues();
-        }
+        List<PolicyUpdate> uninterrupted = uninterrupted(refLog, 6);
         InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 3);
         TrainFunction f = new TrainFunction(log, DPO, 2);
         OperatorSubtaskState state;
@@ -395,11 +396,7 @@ class TrainFunctionTest {
             }
             List<PolicyUpdate> out = h.extractOutputValues();
             assertThat(out).extracting(PolicyUpdate::step).containsExactly(4L, 6L);
-            try (VerifiedVersion resumed = log.readVerified(out.get(1));
-                    VerifiedVersion reference = refLog.readVerified(uninterrupted.get(2))) {
-                assertThat(resumed.manifest().files().get("model.safetensors"))
-                        .isEqualTo(reference.manifest().files().get("model.safetensors"));
-            }
+            assertSameWeights(log, out.get(1), refLog, uninterrupted.get(2));
         }
     }
 
