@@ -145,8 +145,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     public static final String ACC_BATCHES = "generatorBatches";
     /** Colocated: how often a partial batch looks again for an idle device. */
     static final long DEFER_RETRY_MS = 5;
-    /** How long closing waits for a batch still sampling before it gives up freeing the policy. */
-    private static final long CLOSE_WAIT_S = 60;
+    /** How long closing waits on the task thread for a batch still sampling (then a daemon thread waits). */
+    private static final long CLOSE_WAIT_S = 10;
 
     public GenerateOperator(WeightLog weightLog, SamplingConfig sampling, int maxPromptTokens, int maxBatch, long maxDelayMs, long seed) {
         if (maxBatch < 1 || maxDelayMs < 0) {
@@ -524,20 +524,42 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     @Override
     public void close() throws Exception {
         try {
-            boolean stopped = true;
             if (engine != null) {
                 engine.shutdownNow();
-                stopped = engine.awaitTermination(CLOSE_WAIT_S, TimeUnit.SECONDS);
-            }
-            if (sampler != null) {
-                if (stopped) {
-                    sampler.close();
-                } else {
-                    LOG.warn("The generator's sampling thread did not stop within {} s; its policy copy is not freed", CLOSE_WAIT_S);
-                }
+                closeWhenStopped(engine, sampler);
+            } else if (sampler != null) {
+                sampler.close();
             }
         } finally {
             super.close();
         }
+    }
+
+    /**
+     * Frees the policy copy once the sampling thread has stopped: a batch it is sampling still uses it.
+     * When that takes long, or the task thread is interrupted (a cancellation), a daemon thread waits
+     * for it instead, so a failover neither blocks nor leaks the copy.
+     */
+    private static void closeWhenStopped(ExecutorService engine, PolicySampler sampler) {
+        try {
+            if (engine.awaitTermination(CLOSE_WAIT_S, TimeUnit.SECONDS)) {
+                sampler.close();
+                return;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        Thread closer = new Thread(() -> {
+            try {
+                while (!engine.awaitTermination(1, TimeUnit.MINUTES)) {
+                    LOG.warn("The generator's sampling thread is still running after close; its policy copy is freed when it stops");
+                }
+                sampler.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "generate-sampler-closer");
+        closer.setDaemon(true);
+        closer.start();
     }
 }
