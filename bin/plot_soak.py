@@ -18,6 +18,8 @@ SERIES = [
     ("checkpoint_size_mb", "checkpoint size (MB)", 1),
     ("checkpoint_duration_s", "checkpoint duration (s)", 1),
     ("select_state_mb", "select state (MB)", 1),
+    ("other_state_kb", "state of the other tasks (KB)", 50),
+    ("metadata_kb", "checkpoint _metadata (KB)", 50),
     ("select_keys", "select state: RocksDB keys", 500),
     ("select_live_mb", "select state: RocksDB live data (MB)", 1),
     ("select_sst_mb", "select state: RocksDB SST files (MB)", 1),
@@ -89,7 +91,7 @@ def main(path, out):
     except ImportError:
         print("matplotlib is missing: no plot (python3-matplotlib)")
         return
-    fig, axes = plt.subplots(6, 3, figsize=(14, 18))
+    fig, axes = plt.subplots(7, 3, figsize=(14, 21))
     for ax, (key, title, _) in zip(axes.flat, SERIES):
         pts = data[key]
         if pts:

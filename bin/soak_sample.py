@@ -87,7 +87,7 @@ def rocksdb(base, jid, vid):
 def main(pid, run_dir, base, out_csv, interval=10.0):
     t0 = time.time()
     cols = ["seconds", "rss_mb", "heap_used_mb", "heap_committed_mb", "native_mb", "prompts_ingested", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
-            "select_state_mb", "select_keys", "select_live_mb", "select_sst_mb", "publish_latency_ms", "versions_announced"]
+            "select_state_mb", "trainer_state_mb", "other_state_kb", "metadata_kb", "select_keys", "select_live_mb", "select_sst_mb", "publish_latency_ms", "versions_announced"]
     cols += [f"{d}_files" for d in FOLDERS] + [f"{d}_mb" for d in FOLDERS]
     with open(out_csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
@@ -113,6 +113,16 @@ def main(pid, run_dir, base, out_csv, interval=10.0):
                     for vid, task in (detail.get("tasks") or {}).items():
                         if "select" in names.get(vid, ""):
                             row["select_state_mb"] = task.get("state_size", 0) / 2**20
+                        if "train" in names.get(vid, ""):
+                            row["trainer_state_mb"] = task.get("state_size", 0) / 2**20
+                    # Everything but select and the trainer, and the checkpoint's own _metadata: what else a
+                    # checkpoint holds (feedback enumerators, sinks' committables, small inlined state, timers).
+                    others = sum(t.get("state_size", 0) for v, t in (detail.get("tasks") or {}).items()
+                                 if "select" not in names.get(v, "") and "train" not in names.get(v, ""))
+                    row["other_state_kb"] = others / 1024
+                    external = (done.get("external_path") or "").replace("file:", "")
+                    if external and os.path.exists(os.path.join(external, "_metadata")):
+                        row["metadata_kb"] = os.path.getsize(os.path.join(external, "_metadata")) / 1024
                     # RocksDB's own view of the select state (when its native metrics are on): keys, live data
                     # and the SST files on disk, summed over column families. A rising file size with flat keys and
                     # live data means expired entries waiting for a compaction, not a growing memory.
