@@ -109,8 +109,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient java.util.ArrayDeque<Generation> toEmit;
     private transient boolean emitting;
     private transient Rng rng;
-    /** The RNG before the batch in flight: what a restore samples that batch with. */
-    private transient long rngBeforeInFlight;
+    /** The RNG after the last sampled batch (before the one in flight, if any): what a restore samples with. */
+    private transient long rngAfterLastBatch;
     /** The newest version handed to the sampling thread (older announcements are ignored). */
     private transient long requestedVersion;
     private transient long timerAt;
@@ -205,7 +205,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
                 toEmit.add(g);
             }
         }
-        rngBeforeInFlight = rng.state();
+        rngAfterLastBatch = rng.state();
     }
 
     @Override
@@ -379,7 +379,6 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             bufferDueAt = getProcessingTimeService().getCurrentProcessingTime(); // what is left was waiting already
         }
         inFlight = batch;
-        rngBeforeInFlight = sampler.rngState(); // the sampling thread is idle between batches
         onEngine(() -> {
             PolicySampler.Sampled sampled = sampler.sample(batch, idleOnly);
             return () -> sampled(sampled);
@@ -444,7 +443,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             tokensTotal.add(s.tokens());
         }
         toEmit.addAll(s.generations());
-        rngBeforeInFlight = sampler.rngState();
+        rngAfterLastBatch = sampler.rngState(); // read between batches: the sampling thread is not using it
         startEmitting();
         maybeSubmit();
     }
@@ -505,7 +504,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         }
         pending.addAll(buffer);
         bufferState.update(pending);
-        rngState.update(List.of(inFlight != null ? rngBeforeInFlight : sampler.rngState()));
+        rngState.update(List.of(rngAfterLastBatch));
         emitState.update(new ArrayList<>(toEmit));
     }
 
