@@ -24,9 +24,13 @@ import org.apache.flink.metrics.Histogram;
 import org.apache.flink.metrics.Meter;
 import org.apache.flink.metrics.MeterView;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.runtime.checkpoint.CheckpointOptions;
+import org.apache.flink.runtime.checkpoint.SavepointType;
+import org.apache.flink.runtime.state.CheckpointStreamFactory;
 import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OperatorSnapshotFutures;
 import org.apache.flink.streaming.api.operators.TwoInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
@@ -58,7 +62,8 @@ import java.util.concurrent.TimeUnit;
  * (back-pressure), still running mails, checkpoints included. A checkpoint stores the generations
  * sampled but not emitted as they are, the requests of the batch being sampled with the buffered
  * ones, and the RNG as it was before that batch, so a restore emits the former and samples the
- * latter again, the same way on the same policy.
+ * latter again, the same way on the same policy. From a stop-with-savepoint's barrier on, nothing is
+ * sampled or emitted: that savepoint holds it.
  *
  * <p>On start the operator loads the newest version in the {@link WeightLog} (so a restart resumes
  * with the latest weights without waiting for an announcement); afterwards it loads every newer
@@ -114,6 +119,14 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     /** The newest version handed to the sampling thread (older announcements are ignored). */
     private transient long requestedVersion;
     private transient long timerAt;
+    /**
+     * The stop-with-savepoint this task ends after (-1: none). From its barrier on nothing is emitted
+     * or sampled: the savepoint holds it all, and after it the task only drains its mailbox, where an
+     * emission could neither queue the next one nor wait for a chained async step (see {@link #emitNext}).
+     */
+    private transient long stoppingAt;
+    /** Results that came back while stopping; run if that savepoint is aborted and the task goes on. */
+    private transient List<ThrowingRunnable<Exception>> heldResults;
     private transient Meter tokensPerSecond;
     private transient Counter weightLoadFailures;
     private transient Counter weightVersionsPruned;
@@ -206,6 +219,8 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             }
         }
         rngAfterLastBatch = rng.state();
+        stoppingAt = -1;
+        heldResults = new ArrayList<>();
     }
 
     @Override
@@ -258,7 +273,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             bufferDueAt = getProcessingTimeService().getCurrentProcessingTime() + maxDelayMs;
         }
         buffer.add(element.getValue());
-        while (buffer.size() >= maxBatch) {
+        while (buffer.size() >= maxBatch && !stopping()) {
             if (canSubmit()) {
                 submit(false);
             } else {
@@ -346,7 +361,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     @Override
     public void onProcessingTime(long time) throws Exception {
         timerAt = -1;
-        if (buffer.isEmpty() || !canSubmit()) {
+        if (buffer.isEmpty() || !canSubmit() || stopping()) {
             return; // the batch in flight (or the emission) looks at the buffer when it is done
         }
         if (time < bufferDueAt) {
@@ -401,7 +416,11 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             try {
                 mailbox.execute(() -> {
                     engineTasks--;
-                    result.run();
+                    if (stopping()) {
+                        heldResults.add(result);
+                    } else {
+                        result.run();
+                    }
                 }, "generator result");
             } catch (RejectedExecutionException e) {
                 // the task is closing: nothing will take the result, and its input is in the last checkpoint
@@ -450,7 +469,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
 
     /** Starts the next batch when the sampling thread is free: a full one, or a partial one that is due. */
     private void maybeSubmit() {
-        if (buffer.isEmpty() || !canSubmit()) {
+        if (buffer.isEmpty() || !canSubmit() || stopping()) {
             return;
         }
         if (buffer.size() >= maxBatch) {
@@ -463,7 +482,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     }
 
     private void startEmitting() {
-        if (!emitting && !toEmit.isEmpty()) {
+        if (!emitting && !toEmit.isEmpty() && !stopping()) {
             emitting = true;
             mailbox.execute(this::emitNext, "emit generation");
         }
@@ -476,6 +495,10 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
      * waits for at most one of them, not a whole batch.
      */
     private void emitNext() {
+        if (stopping()) {
+            emitting = false; // what is left is in the savepoint
+            return;
+        }
         Generation g = toEmit.poll();
         if (g != null) {
             tokensPerSecond.markEvent(g.tokens());
@@ -489,9 +512,42 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         }
     }
 
+    private boolean stopping() {
+        return stoppingAt >= 0;
+    }
+
     /** True when nothing handed to the sampling thread awaits its result (for tests and draining). */
     public boolean idle() {
         return engineTasks == 0 && toEmit.isEmpty();
+    }
+
+    @Override
+    public OperatorSnapshotFutures snapshotState(long checkpointId, long timestamp, CheckpointOptions options,
+            CheckpointStreamFactory factory) throws Exception {
+        OperatorSnapshotFutures snapshot = super.snapshotState(checkpointId, timestamp, options, factory);
+        if (options.getCheckpointType() instanceof SavepointType savepoint && savepoint.isSynchronous()) {
+            // A stop-with-savepoint: the task ends once it completes. Emitting past its barrier only made
+            // work the savepoint already holds, and failed or hung the task once it drained its mailbox.
+            stoppingAt = checkpointId;
+            LOG.info("Generator {} stops at savepoint {}: {} generations and {} requests wait in it", getRuntimeContext().getTaskInfo()
+                    .getIndexOfThisSubtask(), checkpointId, toEmit.size(), buffer.size() + (inFlight == null ? 0 : inFlight.size()));
+        }
+        return snapshot;
+    }
+
+    @Override
+    public void notifyCheckpointAborted(long checkpointId) throws Exception {
+        super.notifyCheckpointAborted(checkpointId);
+        if (checkpointId == stoppingAt) { // the stop failed and the task goes on: so does the generator
+            stoppingAt = -1;
+            List<ThrowingRunnable<Exception>> held = new ArrayList<>(heldResults);
+            heldResults.clear();
+            for (ThrowingRunnable<Exception> r : held) {
+                r.run();
+            }
+            startEmitting();
+            maybeSubmit();
+        }
     }
 
     @Override
@@ -510,7 +566,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
 
     @Override
     public void finish() throws Exception {
-        while (engineTasks > 0 || !buffer.isEmpty() || !toEmit.isEmpty()) {
+        // Input ended (or a stop with --drain): emit everything first. After a stop-with-savepoint's barrier
+        // the savepoint holds what is left (Flink does not call finish then; a test harness's close does).
+        while (!stopping() && (engineTasks > 0 || !buffer.isEmpty() || !toEmit.isEmpty())) {
             if (canSubmit() && !buffer.isEmpty()) {
                 submit(false);
             } else {

@@ -297,4 +297,59 @@ class GenerateOperatorTest {
             });
         }
     }
+
+    private static final org.apache.flink.runtime.checkpoint.SnapshotType STOP =
+            org.apache.flink.runtime.checkpoint.SavepointType.terminate(org.apache.flink.core.execution.SavepointFormatType.CANONICAL);
+    private static final int MIN = org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox.MIN_PRIORITY;
+
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void afterAStopWithSavepointNothingIsEmittedAndTheTaskDrainsItsMailboxCleanly() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        OperatorSubtaskState savepoint;
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("sort cba="))); // full: sampling
+            var mailbox = h.getTaskMailbox();
+            mailbox.take(MIN).run(); // the result: two generations wait for emission, its first mail queued
+            savepoint = h.snapshotWithLocalState(1L, 1L, STOP).getJobManagerOwnedState();
+            // The savepoint completes and the task ends: its mailbox refuses new mails and runs what is queued
+            // (as Flink's StreamTask does when closing). An emission there failed the task after a good savepoint.
+            mailbox.quiesce();
+            for (var mail : mailbox.drain()) {
+                mail.run();
+            }
+            assertThat(h.extractOutputValues()).as("nothing after the savepoint's barrier").isEmpty();
+        }
+        try (var h = harness(log)) {
+            h.initializeState(savepoint);
+            h.open();
+            OperatorTestSupport.settle(h);
+            assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().text()).containsExactly("rev abc=", "sort cba=");
+        }
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void anAbortedStopWithSavepointResumesGeneratingWithTheResultsThatCameMeanwhile() throws Exception {
+        InMemoryWeightLog log = OperatorTestSupport.logWithPolicy(0, 1);
+        try (var h = harness(log)) {
+            h.open();
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("rev abc=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("sort cba="))); // full: sampling
+            h.snapshotWithLocalState(1L, 1L, STOP);
+            h.getTaskMailbox().take(MIN).run(); // the batch comes back while the generator stops: held
+            assertThat(h.getTaskMailbox().tryTake(MIN)).as("no emission queued").isEmpty();
+            assertThat(h.extractOutputValues()).isEmpty();
+            h.getOperator().notifyCheckpointAborted(1L); // the stop failed: the task goes on
+            OperatorTestSupport.settle(h);
+            assertThat(h.extractOutputValues()).extracting(g -> g.request().prompt().text()).containsExactly("rev abc=", "sort cba=");
+            // And it keeps generating.
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("copy ab=")));
+            h.processElement1(new StreamRecord<>(OperatorTestSupport.request("add 1+2=")));
+            OperatorTestSupport.settle(h);
+            assertThat(h.extractOutputValues()).hasSize(4);
+        }
+    }
 }
