@@ -23,6 +23,7 @@ SERIES = [
     ("select_keys", "select state: RocksDB keys", 500),
     ("select_live_mb", "select state: RocksDB live data (MB)", 1),
     ("select_sst_mb", "select state: RocksDB SST files (MB)", 1),
+    ("rocksdb_sst_files", "SST files, all keyed operators", 20),
     ("publish_latency_ms", "publish latency (ms)", 50),
     ("versions_announced", "announced versions in the log", 2),
     ("weights_files", "weight-log files", 20),

@@ -84,10 +84,20 @@ def rocksdb(base, jid, vid):
     return out
 
 
+def sst_files(rocksdb_dir):
+    """SST files of every keyed operator's RocksDB (total, and the most in one instance)."""
+    per_db = {}
+    for root, _, files in os.walk(rocksdb_dir):
+        n = sum(1 for f in files if f.endswith(".sst"))
+        if n:
+            per_db[root] = n
+    return sum(per_db.values()), max(per_db.values(), default=0)
+
+
 def main(pid, run_dir, base, out_csv, interval=10.0):
     t0 = time.time()
     cols = ["seconds", "rss_mb", "heap_used_mb", "heap_committed_mb", "native_mb", "prompts_ingested", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
-            "select_state_mb", "trainer_state_mb", "other_state_kb", "metadata_kb", "select_keys", "select_live_mb", "select_sst_mb", "publish_latency_ms", "versions_announced"]
+            "select_state_mb", "trainer_state_mb", "other_state_kb", "metadata_kb", "select_keys", "select_live_mb", "select_sst_mb", "rocksdb_sst_files", "rocksdb_sst_files_max", "publish_latency_ms", "versions_announced"]
     cols += [f"{d}_files" for d in FOLDERS] + [f"{d}_mb" for d in FOLDERS]
     with open(out_csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
@@ -144,6 +154,8 @@ def main(pid, run_dir, base, out_csv, interval=10.0):
                 row["versions_announced"] = len(os.listdir(os.path.join(weights, "announcements")))
             except OSError:
                 pass
+            # bin/optune-soak puts RocksDB's working directories beside the run directory.
+            row["rocksdb_sst_files"], row["rocksdb_sst_files_max"] = sst_files(os.path.join(os.path.dirname(run_dir), "rocksdb"))
             for d in FOLDERS:
                 n, size = tree(os.path.join(run_dir, d))
                 row[f"{d}_files"], row[f"{d}_mb"] = n, size / 2**20

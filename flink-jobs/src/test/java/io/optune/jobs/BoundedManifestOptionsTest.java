@@ -41,7 +41,9 @@ class BoundedManifestOptionsTest {
         for (Path conf : List.of(Path.of("../conf/embedded/flink.yaml"), Path.of("../conf/flink/config.yaml"),
                 Path.of("../helm/optune-flink/templates/flinkdeployment.yaml"))) {
             assertThat(Files.readString(conf)).as(conf.toString())
-                    .contains("state.backend.rocksdb.options-factory: " + BoundedManifestOptions.class.getName());
+                    .contains("state.backend.rocksdb.options-factory: " + BoundedManifestOptions.class.getName())
+                    // Its companion against the other slow growth of RocksDB's files: small SSTs merged in the background.
+                    .contains(org.apache.flink.state.rocksdb.sstmerge.RocksDBManualCompactionOptions.MIN_INTERVAL.key() + ": 1min");
         }
     }
 

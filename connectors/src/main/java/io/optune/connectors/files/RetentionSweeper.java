@@ -7,6 +7,8 @@ import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -21,6 +23,8 @@ import java.util.List;
  */
 public final class RetentionSweeper<T> extends AbstractStreamOperator<T>
         implements OneInputStreamOperator<T, T>, ProcessingTimeService.ProcessingTimeCallback {
+    /** Under this class's name (the inherited one is Flink's operator logger, filtered with Flink's). */
+    private static final Logger LOG = LoggerFactory.getLogger(RetentionSweeper.class);
     private static final long serialVersionUID = 1L;
 
     private final List<String> directories;

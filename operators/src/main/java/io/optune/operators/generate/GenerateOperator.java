@@ -37,6 +37,8 @@ import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
 import org.apache.flink.streaming.runtime.tasks.mailbox.TaskMailbox;
 import org.apache.flink.util.OutputTag;
 import org.apache.flink.util.function.ThrowingRunnable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.util.ArrayList;
@@ -72,6 +74,8 @@ import java.util.concurrent.TimeUnit;
  */
 public class GenerateOperator extends AbstractStreamOperator<Generation>
         implements TwoInputStreamOperator<GenerationRequest, PolicyUpdate, Generation>, ProcessingTimeService.ProcessingTimeCallback {
+    /** Under this class's name (the inherited one is Flink's operator logger, filtered with Flink's). */
+    private static final Logger LOG = LoggerFactory.getLogger(GenerateOperator.class);
     private static final long serialVersionUID = 1L;
 
     public static final OutputTag<DeadLetter> DEAD_LETTERS = new OutputTag<>("generate-dead-letters") {};
