@@ -326,7 +326,7 @@ public final class EmbeddedMain {
         List<PolicyUpdate> history = log.history();
         PolicyUpdate start = baseline;
         if (evaluator != null) {
-            evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateFunction.ACC_HELD_OUT), history);
+            evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateOperator.ACC_HELD_OUT), history);
             // The summary compares the version this run started from with its last one: both need a reward
             // (the evaluate step may have skipped them; evaluated ones are not evaluated again).
             List<PolicyUpdate> ends = new ArrayList<>(List.of(baseline));
@@ -451,7 +451,7 @@ public final class EmbeddedMain {
             timeline.add(Progress.of(acc, jobStartedAt, timeline.isEmpty() ? null : timeline.get(timeline.size() - 1)));
             List<PolicyUpdate> history = log.history(); // read once per tick: the console line and the plots share it
             if (evaluator != null) {
-                evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateFunction.ACC_HELD_OUT), history);
+                evaluator.record(acc.get(io.optune.operators.evaluate.EvaluateOperator.ACC_HELD_OUT), history);
                 history = evaluator.apply(history);
             }
             StringBuilder line = new StringBuilder(String.format("[%5.0fs] prompts %d (regenerated %.0f%%)", (System.nanoTime() - t0) / 1e9,

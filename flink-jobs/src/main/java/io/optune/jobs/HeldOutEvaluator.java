@@ -1,6 +1,6 @@
 package io.optune.jobs;
 
-import io.optune.operators.evaluate.EvaluateFunction;
+import io.optune.operators.evaluate.EvaluateOperator;
 import io.optune.operators.evaluate.HeldOutEvaluation;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.weights.WeightLog;
@@ -20,7 +20,7 @@ import java.util.concurrent.ConcurrentSkipListMap;
 
 /**
  * The held-out rewards of a run's versions, for its summary and plots: the job's evaluate step
- * reports them ({@link EvaluateFunction#ACC_HELD_OUT}, recorded here with {@link #record}); versions it
+ * reports them ({@link EvaluateOperator#ACC_HELD_OUT}, recorded here with {@link #record}); versions it
  * skipped can be evaluated here ({@link #evaluate}, as the benchmark does after a run so evaluation
  * takes no CPU from the run it measures, and the driver does for the final version). Results are
  * appended to a CSV file ({@code version,step,held_out_reward,evaluated_at}) that a resumed run reads

@@ -171,9 +171,10 @@ public final class OptuneTopology {
         // 8. evaluate (built-in task): held-out reward of published versions, beside the trainer, never on its thread
         io.optune.operators.evaluate.HeldOutEvaluation heldOut = HeldOutEvaluator.evaluation(conf, io.weightLog());
         if (heldOut != null) {
-            updates.keyBy(u -> 0, TypeInformation.of(Integer.class))
-                    .process(new io.optune.operators.evaluate.EvaluateFunction(heldOut), TypeInformation.of(PolicyUpdate.class))
-                    .name("evaluate").uid(Uids.EVALUATE).setParallelism(1).setMaxParallelism(1)
+            // Not keyed: it holds no state (a keyed step's timers churned RocksDB files for the whole run).
+            updates.rebalance()
+                    .transform("evaluate", TypeInformation.of(PolicyUpdate.class), new io.optune.operators.evaluate.EvaluateOperator(heldOut))
+                    .uid(Uids.EVALUATE).setParallelism(1).setMaxParallelism(1)
                     .sinkTo(new org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink<>())
                     .name("evaluations").uid(Uids.EVALUATIONS_SINK).setParallelism(1);
         }

@@ -2,10 +2,11 @@ package io.optune.operators.evaluate;
 
 import io.optune.operators.records.PolicyUpdate;
 import org.apache.flink.api.common.accumulators.ListAccumulator;
-import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
-import org.apache.flink.util.Collector;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+import org.apache.flink.streaming.runtime.tasks.ProcessingTimeService;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,12 +28,15 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Evaluation runs on a thread of its own and always takes the newest version that arrived: when
  * versions come faster than they can be evaluated, the ones in between are skipped (counted in
  * {@code heldOutVersionsSkipped}), so the work never queues up. Results are handed back to the task
- * thread by a timer. Nothing is checkpointed: an evaluation in progress at a failure is simply not
- * reported, and the next version is evaluated as usual.
+ * thread by a timer of the operator's own (not a keyed timer: nothing here is state, and a keyed timer
+ * every 200 ms left RocksDB a stream of timer entries and tombstones whose files and size grew with the
+ * run). Nothing is checkpointed: an evaluation in progress at a failure is simply not reported, and the
+ * next version is evaluated as usual.
  */
-public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate, PolicyUpdate> {
+public class EvaluateOperator extends AbstractStreamOperator<PolicyUpdate>
+        implements OneInputStreamOperator<PolicyUpdate, PolicyUpdate>, ProcessingTimeService.ProcessingTimeCallback {
     private static final long serialVersionUID = 1L;
-    private static final Logger LOG = LoggerFactory.getLogger(EvaluateFunction.class);
+    private static final Logger LOG = LoggerFactory.getLogger(EvaluateOperator.class);
 
     /** Accumulator: {@code "version,reward"} per evaluated version, job-wide (the first {@value #MAX_ACCUMULATED}). */
     public static final String ACC_HELD_OUT = "heldOutRewards";
@@ -52,12 +56,13 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
     private transient volatile long lastVersion;
     private transient long timerAt;
 
-    public EvaluateFunction(HeldOutEvaluation evaluation) {
+    public EvaluateOperator(HeldOutEvaluation evaluation) {
         this.evaluation = java.util.Objects.requireNonNull(evaluation);
     }
 
     @Override
-    public void open(OpenContext openContext) {
+    public void open() throws Exception {
+        super.open();
         executor = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "held-out-evaluation");
             t.setDaemon(true);
@@ -69,7 +74,7 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
         lastReward = Double.NaN;
         lastVersion = -1;
         timerAt = -1;
-        var group = getRuntimeContext().getMetricGroup();
+        var group = getMetricGroup();
         group.gauge("heldOutReward", () -> lastReward);
         group.gauge("heldOutVersion", () -> lastVersion);
         skipped = group.counter("heldOutVersionsSkipped");
@@ -78,7 +83,8 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
     }
 
     @Override
-    public void processElement(PolicyUpdate update, Context ctx, Collector<PolicyUpdate> out) {
+    public void processElement(StreamRecord<PolicyUpdate> element) {
+        PolicyUpdate update = element.getValue();
         PolicyUpdate before = pending.getAndAccumulate(update, (a, b) -> a == null || b.version() > a.version() ? b : a);
         if (before != null) {
             skipped.inc();
@@ -86,7 +92,7 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
         if (running.compareAndSet(false, true)) {
             executor.execute(this::evaluatePending);
         }
-        scheduleDrain(ctx.timerService());
+        scheduleDrain();
     }
 
     /** On the evaluation thread: the newest pending version, until none is left. */
@@ -115,7 +121,7 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
     }
 
     @Override
-    public void onTimer(long timestamp, OnTimerContext ctx, Collector<PolicyUpdate> out) {
+    public void onProcessingTime(long time) {
         timerAt = -1;
         PolicyUpdate r;
         while ((r = done.poll()) != null) {
@@ -126,17 +132,18 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
             }
             LOG.info("Policy version {} (step {}): held-out gold reward {}", r.version(), r.step(),
                     String.format(Locale.ROOT, "%.3f", r.heldOutReward()));
-            out.collect(r);
+            output.collect(new StreamRecord<>(r));
         }
         if (running.get() || pending.get() != null) {
-            scheduleDrain(ctx.timerService());
+            scheduleDrain();
         }
     }
 
-    private void scheduleDrain(org.apache.flink.streaming.api.TimerService timers) {
+    private void scheduleDrain() {
         if (timerAt < 0) {
-            timerAt = timers.currentProcessingTime() + DRAIN_INTERVAL_MS;
-            timers.registerProcessingTimeTimer(timerAt);
+            ProcessingTimeService time = getProcessingTimeService();
+            timerAt = time.getCurrentProcessingTime() + DRAIN_INTERVAL_MS;
+            time.registerTimer(timerAt, this);
         }
     }
 
@@ -146,5 +153,6 @@ public class EvaluateFunction extends KeyedProcessFunction<Integer, PolicyUpdate
             executor.shutdownNow();
             executor.awaitTermination(30, TimeUnit.SECONDS);
         }
+        super.close();
     }
 }

@@ -5,10 +5,8 @@ import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.weights.InMemoryWeightLog;
 import io.optune.operators.weights.VersionWriter;
 import io.optune.operators.weights.WeightLog;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
-import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
-import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -19,7 +17,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-class EvaluateFunctionTest {
+class EvaluateOperatorTest {
     /** Held while the first version is being read, so the test controls what arrives during an evaluation. */
     static volatile CountDownLatch gate = new CountDownLatch(0);
     static volatile CountDownLatch reading = new CountDownLatch(0);
@@ -61,19 +59,18 @@ class EvaluateFunctionTest {
         }
     }
 
-    private static KeyedOneInputStreamOperatorTestHarness<Integer, PolicyUpdate, PolicyUpdate> harness(HeldOutEvaluation e)
-            throws Exception {
-        return new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new EvaluateFunction(e)), u -> 0, Types.INT);
+    private static OneInputStreamOperatorTestHarness<PolicyUpdate, PolicyUpdate> harness(HeldOutEvaluation e) throws Exception {
+        return new OneInputStreamOperatorTestHarness<>(new EvaluateOperator(e));
     }
 
     /** Advances processing time until {@code n} results came out (the evaluation thread works in real time). */
-    private static List<PolicyUpdate> awaitOutputs(KeyedOneInputStreamOperatorTestHarness<Integer, PolicyUpdate, PolicyUpdate> h, int n)
+    private static List<PolicyUpdate> awaitOutputs(OneInputStreamOperatorTestHarness<PolicyUpdate, PolicyUpdate> h, int n)
             throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         long t = h.getProcessingTime();
         while (h.extractOutputValues().size() < n && System.nanoTime() < deadline) {
             Thread.sleep(20);
-            h.setProcessingTime(t += EvaluateFunction.DRAIN_INTERVAL_MS);
+            h.setProcessingTime(t += EvaluateOperator.DRAIN_INTERVAL_MS);
         }
         return h.extractOutputValues();
     }
@@ -92,6 +89,12 @@ class EvaluateFunctionTest {
             assertThat(out).hasSize(1);
             assertThat(out.get(0).version()).isEqualTo(1);
             assertThat(out.get(0).heldOutReward()).isBetween(0.0, 1.0).isEqualTo(evaluation.evaluate(v1));
+            // It holds no state: a checkpoint of it is empty (no keyed timers either, which churned RocksDB files).
+            h.processElement(new StreamRecord<>(OperatorTestSupport.publish(log, 2, 5))); // a drain timer is pending
+            var snapshot = h.snapshot(1L, 1L);
+            assertThat(snapshot.getManagedKeyedState()).isEmpty();
+            assertThat(snapshot.getRawKeyedState()).isEmpty();
+            assertThat(snapshot.getManagedOperatorState()).isEmpty();
         }
     }
 
