@@ -29,8 +29,10 @@ class TaskManagerLossITCase {
 
     @Test
     void theLoopRecoversOnAFreshTaskManager() throws Exception {
+        Configuration conf = new Configuration();
+        conf.setString("rest.port", "0"); // a free port: 8081 may be taken (a dashboard, another run)
         MiniCluster cluster = new MiniCluster(new MiniClusterConfiguration.Builder()
-                .setConfiguration(new Configuration())
+                .setConfiguration(conf)
                 .setNumTaskManagers(1)
                 .setNumSlotsPerTaskManager(2)
                 .build());
