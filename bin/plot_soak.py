@@ -102,7 +102,7 @@ def main(path, out):
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     fig.suptitle("optune-flink soak run: every series should be flat after warm-up")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title above the top row
     fig.savefig(f"{out}/soak.png", dpi=90)
 
 

@@ -12,6 +12,7 @@ files and bytes under each output folder of the run directory, and the weight lo
 import csv
 import json
 import os
+import re
 import sys
 import time
 import urllib.request
@@ -85,23 +86,26 @@ def rocksdb(base, jid, vid):
 
 
 def sst_files(rocksdb_dir):
-    """SST files of every keyed operator's RocksDB (total, and the most in one instance)."""
-    per_db = {}
+    """SST files per keyed operator's RocksDB, by operator id (Flink names each working directory
+    job_<job>_op_<class>_<operator id>__<subtask>_<parallelism>__uuid_<uuid>)."""
+    per_op = {}
     for root, _, files in os.walk(rocksdb_dir):
         n = sum(1 for f in files if f.endswith(".sst"))
-        if n:
-            per_db[root] = n
-    return sum(per_db.values()), max(per_db.values(), default=0)
+        m = re.search(r"_op_[A-Za-z]+_([0-9a-f]{32})__", root)
+        if n and m:
+            per_op[m[1]] = per_op.get(m[1], 0) + n
+    return per_op
 
 
 def main(pid, run_dir, base, out_csv, interval=10.0):
     t0 = time.time()
     cols = ["seconds", "rss_mb", "heap_used_mb", "heap_committed_mb", "native_mb", "prompts_ingested", "checkpoints_completed", "checkpoint_size_mb", "checkpoint_duration_s",
-            "select_state_mb", "trainer_state_mb", "other_state_kb", "metadata_kb", "select_keys", "select_live_mb", "select_sst_mb", "rocksdb_sst_files", "rocksdb_sst_files_max", "publish_latency_ms", "versions_announced"]
+            "select_state_mb", "trainer_state_mb", "other_state_kb", "metadata_kb", "select_keys", "select_live_mb", "select_sst_mb", "rocksdb_sst_files", "rocksdb_sst_files_max", "sst_files_by_task", "publish_latency_ms", "versions_announced"]
     cols += [f"{d}_files" for d in FOLDERS] + [f"{d}_mb" for d in FOLDERS]
     with open(out_csv, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
+        vertex_names = {}
         while os.path.exists(f"/proc/{pid}"):
             row = {"seconds": round(time.time() - t0, 1), "rss_mb": rss_mb(pid)}
             jobs = rest(base, "/jobs") or {}
@@ -117,6 +121,7 @@ def main(pid, run_dir, base, out_csv, interval=10.0):
                     detail = rest(base, f"/jobs/{jid}/checkpoints/details/{done['id']}") or {}
                     vertices = rest(base, f"/jobs/{jid}") or {}
                     names = {v["id"]: v["name"] for v in vertices.get("vertices", [])}
+                    vertex_names.update({k: v.split(" -> ")[0] for k, v in names.items()})
                     for v in vertices.get("vertices", []):
                         if "prompt-source" in v["name"]:
                             row["prompts_ingested"] = (v.get("metrics") or {}).get("write-records")
@@ -155,7 +160,10 @@ def main(pid, run_dir, base, out_csv, interval=10.0):
             except OSError:
                 pass
             # bin/optune-soak puts RocksDB's working directories beside the run directory.
-            row["rocksdb_sst_files"], row["rocksdb_sst_files_max"] = sst_files(os.path.join(os.path.dirname(run_dir), "rocksdb"))
+            per_op = sst_files(os.path.join(os.path.dirname(run_dir), "rocksdb"))
+            row["rocksdb_sst_files"], row["rocksdb_sst_files_max"] = sum(per_op.values()), max(per_op.values(), default=0)
+            # A keyed operator heads its task, so its id is the task's vertex id.
+            row["sst_files_by_task"] = ";".join(f"{vertex_names.get(op, op)}={n}" for op, n in sorted(per_op.items()))
             for d in FOLDERS:
                 n, size = tree(os.path.join(run_dir, d))
                 row[f"{d}_files"], row[f"{d}_mb"] = n, size / 2**20
