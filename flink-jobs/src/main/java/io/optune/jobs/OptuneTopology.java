@@ -10,7 +10,7 @@ import io.optune.engine.reward.GoldRewardModel;
 import io.optune.operators.weights.WeightLogTokenizer;
 import io.optune.engine.train.AdamWConfig;
 import io.optune.engine.train.DpoConfig;
-import io.optune.operators.batch.BatchFunction;
+import io.optune.operators.batch.BatchOperator;
 import io.optune.operators.generate.GenerateOperator;
 import io.optune.operators.ingest.IngestFunction;
 import io.optune.operators.pairs.PairFunction;
@@ -144,9 +144,9 @@ public final class OptuneTopology {
 
         // 6. batch: size- and time-triggered training batches (checkpointed buffer)
         SingleOutputStreamOperator<PreferenceBatch> batches = pairs
-                .keyBy(p -> 0, TypeInformation.of(Integer.class))
-                .process(new BatchFunction(conf.get(OptuneOptions.BATCH_SIZE), conf.get(OptuneOptions.BATCH_DELAY).toMillis()),
-                        TypeInformation.of(PreferenceBatch.class))
+                .keyBy(p -> BatchOperator.KEY, TypeInformation.of(Integer.class))
+                .transform("batch", TypeInformation.of(PreferenceBatch.class),
+                        new BatchOperator(conf.get(OptuneOptions.BATCH_SIZE), conf.get(OptuneOptions.BATCH_DELAY).toMillis()))
                 .name("batch").uid(Uids.BATCH).setParallelism(1).setMaxParallelism(1);
 
         // 7. train: weighted DPO; publishes versions to the weight log and emits policy updates

@@ -17,7 +17,7 @@ import io.optune.engine.train.DpoTrainer;
 import io.optune.engine.train.LossType;
 import io.optune.engine.train.PairWeighting;
 import io.optune.engine.train.PreferenceExample;
-import io.optune.operators.batch.BatchFunction;
+import io.optune.operators.batch.BatchOperator;
 import io.optune.operators.generate.GenerateOperator;
 import io.optune.operators.pairs.PairFunction;
 import io.optune.operators.records.Generation;
@@ -34,7 +34,6 @@ import io.optune.operators.train.TrainFunction;
 import io.optune.operators.weights.InMemoryWeightLog;
 import io.optune.engine.generate.SamplingConfig;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.streaming.api.operators.KeyedProcessOperator;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.streaming.util.KeyedOneInputStreamOperatorTestHarness;
 import org.apache.flink.streaming.util.OneInputStreamOperatorTestHarness;
@@ -126,8 +125,8 @@ class TokenIdsPathTest {
     }
 
     private static List<PreferenceBatch> batch(PreferencePair p) throws Exception {
-        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new KeyedProcessOperator<>(new BatchFunction(1, 1000)),
-                (PreferencePair x) -> 0, Types.INT)) {
+        try (var h = new KeyedOneInputStreamOperatorTestHarness<>(new BatchOperator(1, 1000),
+                (PreferencePair x) -> BatchOperator.KEY, Types.INT)) {
             h.open();
             h.processElement(new StreamRecord<>(p));
             return h.extractOutputValues();
