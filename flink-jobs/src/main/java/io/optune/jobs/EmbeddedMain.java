@@ -2,7 +2,7 @@ package io.optune.jobs;
 
 import io.optune.connectors.weights.FileSystemWeightLog;
 import io.optune.engine.Json;
-import io.optune.operators.generate.GenerateOperator;
+import io.optune.operators.generate.GeneratorMetrics;
 import io.optune.operators.ingest.IngestFunction;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.select.SelectFunction;
@@ -100,15 +100,15 @@ public final class EmbeddedMain {
             long generatorBatches) {
 
         static Progress of(Map<String, Object> acc, long jobStartedAt, Progress previous) {
-            List<?> lags = acc.get(GenerateOperator.ACC_LAG_SAMPLES) instanceof List<?> l ? l : List.of();
+            List<?> lags = acc.get(GeneratorMetrics.ACC_LAG_SAMPLES) instanceof List<?> l ? l : List.of();
             int from = previous == null ? 0 : Math.min(previous.lagSamples(), lags.size());
             Double lag = lags.size() > from
                     ? lags.subList(from, lags.size()).stream().mapToDouble(x -> ((Number) x).doubleValue()).average().orElse(0) : null;
             return new Progress((System.currentTimeMillis() - jobStartedAt) / 1e3, longAcc(acc, IngestFunction.ACC_PROMPTS_IN),
                     longAcc(acc, SelectFunction.ACC_REGENERATED), longAcc(acc, SelectFunction.ACC_REUSED),
-                    longAcc(acc, GenerateOperator.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED), lags.size(), lag,
-                    longAcc(acc, GenerateOperator.ACC_BUSY_US), longAcc(acc, TrainFunction.ACC_BUSY_US),
-                    longAcc(acc, GenerateOperator.ACC_BATCHES));
+                    longAcc(acc, GeneratorMetrics.ACC_TOKENS), longAcc(acc, TrainFunction.ACC_PAIRS_TRAINED), lags.size(), lag,
+                    longAcc(acc, GeneratorMetrics.ACC_BUSY_US), longAcc(acc, TrainFunction.ACC_BUSY_US),
+                    longAcc(acc, GeneratorMetrics.ACC_BATCHES));
         }
     }
 

@@ -1,6 +1,6 @@
 package io.optune.jobs;
 
-import io.optune.operators.generate.GenerateOperator;
+import io.optune.operators.generate.GeneratorMetrics;
 import io.optune.operators.ingest.IngestFunction;
 import io.optune.operators.records.PolicyUpdate;
 import io.optune.operators.select.SelectFunction;
@@ -70,11 +70,11 @@ final class SummaryReport {
         Double sft = versions.stream().filter(v -> v.version() == 0).findFirst().map(v -> finite(v.heldOutReward())).orElse(null);
         long regenerated = EmbeddedMain.longAcc(acc, SelectFunction.ACC_REGENERATED);
         long reused = EmbeddedMain.longAcc(acc, SelectFunction.ACC_REUSED);
-        long[] lags = acc.get(GenerateOperator.ACC_LAG_SAMPLES) instanceof List<?> l
+        long[] lags = acc.get(GeneratorMetrics.ACC_LAG_SAMPLES) instanceof List<?> l
                 ? l.stream().mapToLong(x -> ((Number) x).longValue()).sorted().toArray() : new long[0];
         // LongMaximum starts at Long.MIN_VALUE and the mean at 0: without a sample neither is a lag.
         boolean lagMeasured = lags.length > 0;
-        Object lagMean = acc.get(GenerateOperator.ACC_LAG_MEAN);
+        Object lagMean = acc.get(GeneratorMetrics.ACC_LAG_MEAN);
         return new EmbeddedMain.Summary(
                 in.runDir() == null ? null : in.runDir().toString(),
                 in.resumePoint() == null ? null : in.resumePoint().path().toString(),
@@ -87,11 +87,11 @@ final class SummaryReport {
                 EmbeddedMain.longAcc(acc, IngestFunction.ACC_PROMPTS_IN), regenerated, reused,
                 regenerated + reused == 0 ? 0 : (double) regenerated / (regenerated + reused),
                 in.deadLetters().since(), in.deadLetters().byReason(), in.deadLetters().total(),
-                EmbeddedMain.longAcc(acc, GenerateOperator.ACC_VERSIONS_LOADED),
+                EmbeddedMain.longAcc(acc, GeneratorMetrics.ACC_VERSIONS_LOADED),
                 lagMeasured && lagMean instanceof Number n ? n.doubleValue() : null,
                 EmbeddedMain.percentile(lags, 0.5), EmbeddedMain.percentile(lags, 0.9),
-                lagMeasured ? EmbeddedMain.longAcc(acc, GenerateOperator.ACC_LAG_MAX) : null,
-                EmbeddedMain.longAcc(acc, GenerateOperator.ACC_TOKENS), in.jobStartedAt(), in.minutes(), in.weightLog(),
+                lagMeasured ? EmbeddedMain.longAcc(acc, GeneratorMetrics.ACC_LAG_MAX) : null,
+                EmbeddedMain.longAcc(acc, GeneratorMetrics.ACC_TOKENS), in.jobStartedAt(), in.minutes(), in.weightLog(),
                 in.savepoint(), in.checkpoint(), in.dashboard(), versions, in.timeline(),
                 EmbeddedMain.longAcc(acc, SelectFunction.ACC_IN_FLIGHT));
     }

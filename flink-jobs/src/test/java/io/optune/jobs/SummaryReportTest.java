@@ -1,7 +1,7 @@
 package io.optune.jobs;
 
 import io.optune.engine.Json;
-import io.optune.operators.generate.GenerateOperator;
+import io.optune.operators.generate.GeneratorMetrics;
 import io.optune.operators.ingest.IngestFunction;
 import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.PolicyUpdate;
@@ -34,8 +34,8 @@ class SummaryReportTest {
         List<PolicyUpdate> versions = List.of(version(0, 0.55), version(1, 0.70), version(2, 0.76), version(3, 0.74));
         EmbeddedMain.Summary s = SummaryReport.summarize(inputs(versions, versions.get(0)).accumulators(Map.of(
                 IngestFunction.ACC_PROMPTS_IN, 100L, SelectFunction.ACC_REGENERATED, 25L, SelectFunction.ACC_REUSED, 75L,
-                GenerateOperator.ACC_LAG_SAMPLES, List.of(40L, 10L, 20L, 30L), GenerateOperator.ACC_LAG_MAX, 40L,
-                GenerateOperator.ACC_LAG_MEAN, 25.0)).build());
+                GeneratorMetrics.ACC_LAG_SAMPLES, List.of(40L, 10L, 20L, 30L), GeneratorMetrics.ACC_LAG_MAX, 40L,
+                GeneratorMetrics.ACC_LAG_MEAN, 25.0)).build());
         assertThat(s.baselineVersion()).isZero();
         assertThat(s.finalVersion()).isEqualTo(3);
         assertThat(s.finalHeldOutReward()).isEqualTo(0.74);
@@ -54,7 +54,7 @@ class SummaryReportTest {
         List<PolicyUpdate> versions = List.of(version(0, Double.NaN), version(1, Double.NaN));
         EmbeddedMain.Summary s = SummaryReport.summarize(inputs(versions, versions.get(0))
                 // what Flink's accumulators hold when no generator loaded a version: LongMaximum's start value
-                .accumulators(Map.of(GenerateOperator.ACC_LAG_MAX, Long.MIN_VALUE, GenerateOperator.ACC_LAG_MEAN, 0.0)).build());
+                .accumulators(Map.of(GeneratorMetrics.ACC_LAG_MAX, Long.MIN_VALUE, GeneratorMetrics.ACC_LAG_MEAN, 0.0)).build());
         assertThat(s.finalHeldOutReward()).isNull();
         assertThat(s.bestVersion()).isNull();
         assertThat(s.weightSyncLagMsMax()).isNull();

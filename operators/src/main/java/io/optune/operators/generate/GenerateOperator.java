@@ -7,23 +7,12 @@ import io.optune.operators.records.DeadLetter;
 import io.optune.operators.records.Generation;
 import io.optune.operators.records.GenerationRequest;
 import io.optune.operators.records.PolicyUpdate;
-import io.optune.operators.weights.UntrustedVersionException;
-import io.optune.operators.weights.VerifiedVersion;
 import io.optune.operators.weights.WeightLog;
-import org.apache.flink.api.common.accumulators.AverageAccumulator;
-import org.apache.flink.api.common.accumulators.ListAccumulator;
-import org.apache.flink.api.common.accumulators.LongCounter;
-import org.apache.flink.api.common.accumulators.LongMaximum;
 import org.apache.flink.api.common.operators.MailboxExecutor;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.metrics.Counter;
-import org.apache.flink.metrics.Histogram;
-import org.apache.flink.metrics.Meter;
-import org.apache.flink.metrics.MeterView;
-import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.apache.flink.runtime.checkpoint.CheckpointOptions;
 import org.apache.flink.runtime.checkpoint.SavepointType;
 import org.apache.flink.runtime.state.CheckpointStreamFactory;
@@ -40,7 +29,6 @@ import org.apache.flink.util.function.ThrowingRunnable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
@@ -69,8 +57,9 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>On start the operator loads the newest version in the {@link WeightLog} (so a restart resumes
  * with the latest weights without waiting for an announcement); afterwards it loads every newer
- * announced version, verifying its checksum. A version that fails to load is logged and counted,
- * and generation continues with the current one.
+ * announced version, verifying its checksum, on the sampling thread ({@link VersionLoader}). A version
+ * that fails to load is logged and counted, and generation continues with the current one. What the
+ * step reports is in {@link GeneratorMetrics}.
  */
 public class GenerateOperator extends AbstractStreamOperator<Generation>
         implements TwoInputStreamOperator<GenerationRequest, PolicyUpdate, Generation>, ProcessingTimeService.ProcessingTimeCallback {
@@ -131,35 +120,9 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private transient long stoppingAt;
     /** Results that came back while stopping; run if that savepoint is aborted and the task goes on. */
     private transient List<ThrowingRunnable<Exception>> heldResults;
-    private transient Meter tokensPerSecond;
-    private transient Counter weightLoadFailures;
-    private transient Counter weightVersionsPruned;
-    private transient Counter weightVerificationFailures;
-    private transient Histogram syncLag;
-    private transient long lastSyncLag;
-    private transient AverageAccumulator lagMean;
-    private transient LongMaximum lagMax;
-    private transient ListAccumulator<Long> lagSamples;
-    private transient LongCounter tokensTotal;
-    private transient LongCounter versionsLoaded;
-    private transient LongCounter busyUs;
-    private transient Counter deviceWaitMs;
-    private transient Counter deferredFlushes;
-    private transient LongCounter batches;
-    private transient Histogram batchPrompts;
+    private transient GeneratorMetrics metrics;
+    private transient VersionLoader versions;
 
-    /** Accumulator names (job-wide). */
-    public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
-    public static final String ACC_LAG_MAX = "weightSyncLagMsMax";
-    public static final String ACC_VERSIONS_LOADED = "policyVersionsLoaded";
-    /** Observed weight-sync lags in ms (one per version load, the first {@value #MAX_LAG_SAMPLES} per subtask), for percentiles. */
-    public static final String ACC_LAG_SAMPLES = "weightSyncLagMsSamples";
-    static final int MAX_LAG_SAMPLES = 4096;
-    public static final String ACC_TOKENS = "generatedTokens";
-    /** Microseconds spent sampling, job-wide: the generators' compute (waits for a turn excluded). */
-    public static final String ACC_BUSY_US = "generatorBusyUs";
-    /** Micro-batches sampled, job-wide (prompts per batch = prompts sampled / batches: what sampling costs per token). */
-    public static final String ACC_BATCHES = "generatorBatches";
     /** Colocated: how often a partial batch looks again for an idle device. */
     static final long DEFER_RETRY_MS = 5;
     /** How long closing waits on the task thread for a batch still sampling (then a daemon thread waits). */
@@ -230,32 +193,12 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     @Override
     public void open() throws Exception {
         super.open();
-        var group = getMetricGroup();
-        tokensPerSecond = group.meter("generatedTokensPerSecond", new MeterView(10));
-        weightLoadFailures = group.counter("weightLoadFailures");
-        weightVersionsPruned = group.counter("weightVersionsPruned");
-        weightVerificationFailures = group.counter("weightVerificationFailures");
-        syncLag = group.histogram("weightSyncLagMs", new DescriptiveStatisticsHistogram(500));
-        getRuntimeContext().addAccumulator(ACC_LAG_MEAN, lagMean = new AverageAccumulator());
-        getRuntimeContext().addAccumulator(ACC_LAG_MAX, lagMax = new LongMaximum());
-        getRuntimeContext().addAccumulator(ACC_LAG_SAMPLES, lagSamples = new ListAccumulator<>());
-        getRuntimeContext().addAccumulator(ACC_TOKENS, tokensTotal = new LongCounter());
-        getRuntimeContext().addAccumulator(ACC_VERSIONS_LOADED, versionsLoaded = new LongCounter());
-        getRuntimeContext().addAccumulator(ACC_BUSY_US, busyUs = new LongCounter());
-        deviceWaitMs = group.counter("deviceWaitMs");
-        deferredFlushes = group.counter("deferredFlushes");
-        getRuntimeContext().addAccumulator(ACC_BATCHES, batches = new LongCounter());
-        batchPrompts = group.histogram("microBatchPrompts", new DescriptiveStatisticsHistogram(500));
-        group.gauge("lastWeightSyncLagMs", () -> lastSyncLag);
         sampler = new PolicySampler(sampling, maxPromptTokens, device, precision, colocated, rng);
-        group.gauge("policyVersion", sampler::version);
-        group.gauge("promptsSampling", () -> inFlight == null ? 0 : inFlight.size());
-        group.gauge("promptsBuffered", () -> buffer.size());
+        metrics = new GeneratorMetrics(getMetricGroup(), getRuntimeContext(), sampler::version,
+                () -> inFlight == null ? 0 : inFlight.size(), () -> buffer.size());
+        versions = new VersionLoader(weightLog, sampler, metrics, getRuntimeContext().getTaskInfo().getIndexOfThisSubtask());
         timerAt = -1;
-        try (VerifiedVersion newest = weightLog.newestVerified(this::refused)) {
-            sampler.load(newest); // before the sampling thread exists: it starts with a policy
-            loaded(newest.update());
-        }
+        versions.loadNewest(); // before the sampling thread exists: it starts with a policy
         requestedVersion = sampler.version();
         mailbox = getContainingTask().getMailboxExecutorFactory().createExecutor(TaskMailbox.MIN_PRIORITY);
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
@@ -298,68 +241,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
             return;
         }
         requestedVersion = update.version();
-        onEngine(() -> loadAnnounced(update));
-    }
-
-    /** On the sampling thread: reads, verifies and loads an announced version; the outcome goes back as a mail. */
-    private ThrowingRunnable<Exception> loadAnnounced(PolicyUpdate update) {
-        if (update.version() <= sampler.version()) {
-            return () -> {};
-        }
-        try (VerifiedVersion v = weightLog.readVerified(update)) {
-            sampler.load(v);
-            long lag = System.currentTimeMillis() - update.publishedAt();
-            return () -> {
-                loaded(update);
-                lastSyncLag = lag;
-                syncLag.update(lag);
-                lagMean.add(lag);
-                lagMax.add(lag);
-                if (lagSamples.getLocalValue().size() < MAX_LAG_SAMPLES) { // bounded: it travels to the JobManager
-                    lagSamples.add(lag);
-                }
-            };
-        } catch (UntrustedVersionException e) {
-            return () -> refused(e);
-        } catch (IOException e) {
-            if (pruned(update)) {
-                return () -> {
-                    // This generator lagged a whole retention window behind: newer versions are on their way.
-                    weightVersionsPruned.inc();
-                    LOG.info("Policy version {} was pruned from the weight log before it could be loaded; generating with "
-                            + "version {} until a newer one arrives", update.version(), sampler.version());
-                };
-            }
-            return () -> weightLoadFailed(update, e);
-        } catch (Exception e) {
-            return () -> weightLoadFailed(update, e);
-        }
-    }
-
-    private void loaded(PolicyUpdate update) {
-        versionsLoaded.add(1L);
-        LOG.info("Generator {} now uses policy version {} (step {})",
-                getRuntimeContext().getTaskInfo().getIndexOfThisSubtask(), update.version(), update.step());
-    }
-
-    private boolean pruned(PolicyUpdate update) {
-        try {
-            return !weightLog.isRetained(update);
-        } catch (IOException e) {
-            return false;
-        }
-    }
-
-    private void weightLoadFailed(PolicyUpdate update, Exception e) {
-        weightLoadFailures.inc();
-        LOG.error("Could not load policy version {} from {}; generating with version {}", update.version(),
-                update.location(), sampler.version(), e);
-    }
-
-    /** A version that failed its checks is never loaded; generation goes on with the version in hand. */
-    private void refused(UntrustedVersionException e) {
-        weightVerificationFailures.inc();
-        LOG.error("Refused a policy version: {}; generating with version {}", e.getMessage(), sampler == null ? -1 : sampler.version());
+        onEngine(() -> versions.load(update));
     }
 
     @Override
@@ -441,7 +323,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
     private void sampled(PolicySampler.Sampled s) throws Exception {
         inFlight = null;
         if (s.deferred()) {
-            deferredFlushes.inc();
+            metrics.deferred();
             buffer.addAll(0, s.requests()); // first again, and still due
             bufferDueAt = getProcessingTimeService().getCurrentProcessingTime();
             if (buffer.size() >= maxBatch) {
@@ -458,13 +340,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         for (DeadLetter d : s.deadLetters()) {
             output.collect(DEAD_LETTERS, new StreamRecord<>(d));
         }
-        if (s.prompts() > 0) {
-            deviceWaitMs.inc(s.waitedMs());
-            busyUs.add(s.busyUs());
-            batches.add(1L);
-            batchPrompts.update(s.prompts());
-            tokensTotal.add(s.tokens());
-        }
+        metrics.sampled(s);
         toEmit.addAll(s.generations());
         rngAfterLastBatch = sampler.rngState(); // read between batches: the sampling thread is not using it
         startEmitting();
@@ -505,7 +381,7 @@ public class GenerateOperator extends AbstractStreamOperator<Generation>
         }
         Generation g = toEmit.poll();
         if (g != null) {
-            tokensPerSecond.markEvent(g.tokens());
+            metrics.emitted(g);
             output.collect(new StreamRecord<>(g));
         }
         if (!toEmit.isEmpty()) {

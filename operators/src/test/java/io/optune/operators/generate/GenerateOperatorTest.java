@@ -49,7 +49,7 @@ class GenerateOperatorTest {
                 assertThat(g.tokens()).isPositive();
             });
             assertThat(out.get(2).request().prompt().text()).isEqualTo("copy ab=");
-            assertThat(h.getEnvironment().getAccumulatorRegistry().getUserMap().get(GenerateOperator.ACC_BATCHES).getLocalValue())
+            assertThat(h.getEnvironment().getAccumulatorRegistry().getUserMap().get(GeneratorMetrics.ACC_BATCHES).getLocalValue())
                     .as("one full micro-batch, one cut by the delay").isEqualTo(2L);
             // Each generation carries the prompt ids fed and, per response, the sampled ids as they
             // are (EOS last when one was sampled, none when cut), their log-probs and the decoded text.
@@ -195,7 +195,7 @@ class GenerateOperatorTest {
             h.setProcessingTime(100 + 2 * GenerateOperator.DEFER_RETRY_MS); // idle now: the partial batch is sampled
             OperatorTestSupport.settle(h);
             assertThat(h.extractOutputValues()).hasSize(2);
-            assertThat(h.getEnvironment().getAccumulatorRegistry().getUserMap().get(GenerateOperator.ACC_BATCHES).getLocalValue())
+            assertThat(h.getEnvironment().getAccumulatorRegistry().getUserMap().get(GeneratorMetrics.ACC_BATCHES).getLocalValue())
                     .as("deferred twice, sampled once").isEqualTo(1L);
         } finally {
             release.countDown();
