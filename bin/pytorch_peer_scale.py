@@ -25,6 +25,8 @@ if SHAPE == "gpt2-124m":
     CFG = dict(gpt2=True, vocab=50257, width=768, layers=12, heads=12, kv=12, hd=64, inner=3072, eps=1e-5)
 elif SHAPE == "gpt2-dry":  # dry runs: the real vocabulary, a small body
     CFG = dict(gpt2=True, vocab=50257, width=64, layers=2, heads=2, kv=2, hd=32, inner=256, eps=1e-5)
+elif SHAPE == "gpt2-124m-ops":  # GPT-2-small's depth and heads, narrow, small vocabulary: op counts (bin/op_profile.py)
+    CFG = dict(gpt2=True, vocab=1024, width=96, layers=12, heads=12, kv=12, hd=8, inner=384, eps=1e-5)
 elif SHAPE == "qwen2-0.5b":
     CFG = dict(gpt2=False, vocab=151936, width=896, layers=24, heads=14, kv=2, hd=64, inner=4864, eps=1e-6, theta=1e6)
 else:

@@ -499,19 +499,36 @@ public final class TransformerLM implements AutoCloseable {
         NDArray w = params.get(name + ".weight");
         NDArray bias = params.get(name + ".bias");
         if (!precision.isHalf()) {
-            return Linear.linear(x, w, bias).head();
+            return project(x, w, bias);
         }
-        return Linear.linear(narrow(x, m), narrow(w, m), bias == null ? null : narrow(bias, m)).head();
+        return project(narrow(x, m), narrow(w, m), bias == null ? null : narrow(bias, m));
     }
 
-    /** GPT-2's Conv1D: weight stored [in, out], so x @ W + b (as transformers computes it). */
+    /** GPT-2's Conv1D: weight stored [in, out], so x @ W + b (as transformers computes it), via a transposed view. */
     private NDArray conv1d(NDArray x, String name, NDManager m) {
         NDArray w = params.get(name + ".weight");
         NDArray bias = params.get(name + ".bias");
-        if (!precision.isHalf()) {
-            return x.matMul(w).add(bias);
+        NDArray wt = (precision.isHalf() ? narrow(w, m) : w).transpose();
+        wt.attach(m); // a view of a parameter: the forward's, not the model's, to close
+        return project(precision.isHalf() ? narrow(x, m) : x, wt, precision.isHalf() ? narrow(bias, m) : bias);
+    }
+
+    /**
+     * x W^T + b for W [out, in]. With a bias, over the rows flattened to a matrix: DJL's {@code linear} is
+     * the C++ frontend's, which takes a single {@code addmm} only for a matrix and otherwise runs a matmul
+     * and a separate add. One kernel fewer per biased projection (GPT-2: four per layer and pass; on a GPU
+     * these sizes are bound by kernel launches, docs/BENCHMARKS.md section 8c), and the same sum
+     * transformers computes ({@code addmm} in GPT-2's Conv1D).
+     */
+    private static NDArray project(NDArray x, NDArray w, NDArray bias) {
+        Shape shape = x.getShape();
+        int rank = shape.dimension();
+        if (bias == null || rank == 2) {
+            return Linear.linear(x, w, bias).head();
         }
-        return narrow(x, m).matMul(narrow(w, m)).add(narrow(bias, m));
+        long[] out = shape.getShape().clone(); // getShape() is the shape's own array
+        out[rank - 1] = w.getShape().get(0);
+        return Linear.linear(x.reshape(-1, shape.get(rank - 1)), w, bias).head().reshape(new Shape(out));
     }
 
     /**

@@ -49,9 +49,10 @@ public final class ScaleBench {
         return switch (name) {
             case "gpt2-124m" -> ModelConfig.gpt2(50257, 1024, 768, 12, 12);
             case "gpt2-dry" -> ModelConfig.gpt2(50257, 1024, 64, 2, 2); // dry runs: the real vocabulary, a small body
+            case "gpt2-124m-ops" -> ModelConfig.gpt2(1024, 1024, 96, 12, 12); // GPT-2-small's depth and heads, narrow, small vocabulary: op counts
             case "qwen2-0.5b" -> new ModelConfig(ModelFamily.QWEN2, 151936, 32768, 896, 24, 14, 2, 64, 4864,
                     1e-6f, 1_000_000.0, true, RopePrecision.FLOAT32);
-            default -> throw new IllegalArgumentException("unknown shape '" + name + "' (gpt2-124m, qwen2-0.5b, gpt2-dry)");
+            default -> throw new IllegalArgumentException("unknown shape '" + name + "' (gpt2-124m, qwen2-0.5b, gpt2-dry, gpt2-124m-ops)");
         };
     }
 
@@ -146,7 +147,7 @@ public final class ScaleBench {
         }
     }
 
-    static int[] ids(Rng rng, int n, int vocab) {
+    public static int[] ids(Rng rng, int n, int vocab) {
         int[] t = new int[n];
         for (int i = 0; i < n; i++) {
             t[i] = 3 + rng.nextInt(vocab - 3);
