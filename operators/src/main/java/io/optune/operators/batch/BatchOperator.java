@@ -105,6 +105,20 @@ public class BatchOperator extends AbstractStreamOperator<PreferenceBatch>
         }
     }
 
+    /**
+     * The input ended (a bounded source, or a stop with {@code --drain}): the last partial batch trains
+     * too, rather than staying in a buffer no timer will flush. (A stop-with-savepoint does not finish
+     * operators: the savepoint keeps the buffer.)
+     */
+    @Override
+    public void finish() throws Exception {
+        setCurrentKey(KEY);
+        if (buffered > 0) {
+            emit(getProcessingTimeService().getCurrentProcessingTime());
+        }
+        super.finish();
+    }
+
     private void scheduleAt(long at) {
         wakeUp = getProcessingTimeService().registerTimer(at, this);
     }

@@ -126,6 +126,21 @@ class BatchOperatorTest {
     }
 
     @Test
+    void theLastPartialBatchIsEmittedWhenTheInputEnds() throws Exception {
+        var h = harness();
+        h.open();
+        h.setProcessingTime(0);
+        for (int i = 0; i < 5; i++) {
+            h.processElement(new StreamRecord<>(pair(i)));
+        }
+        assertThat(h.extractOutputValues()).hasSize(1);
+        h.close(); // finishes the operator, as the end of input does
+        List<PreferenceBatch> out = h.extractOutputValues();
+        assertThat(out).hasSize(2);
+        assertThat(out.get(1).pairs()).extracting(PreferencePair::prompt).containsExactly("copy d=", "copy e=");
+    }
+
+    @Test
     void anEmptyRestoreSchedulesNothing() throws Exception {
         OperatorSubtaskState snapshot;
         try (var h = harness()) {
