@@ -1,7 +1,7 @@
 package io.optune.operators.evaluate;
 
+import io.optune.operators.metrics.NewestValues;
 import io.optune.operators.records.PolicyUpdate;
-import org.apache.flink.api.common.accumulators.ListAccumulator;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -38,7 +38,10 @@ public class EvaluateOperator extends AbstractStreamOperator<PolicyUpdate>
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(EvaluateOperator.class);
 
-    /** Accumulator: {@code "version,reward"} per evaluated version, job-wide (the first {@value #MAX_ACCUMULATED}). */
+    /**
+     * Accumulator: {@code "version,reward"} per evaluated version, the newest {@value #MAX_ACCUMULATED} (the
+     * embedded runner reads it every progress interval and keeps every one it sees).
+     */
     public static final String ACC_HELD_OUT = "heldOutRewards";
     static final int MAX_ACCUMULATED = 4096;
     static final long DRAIN_INTERVAL_MS = 200;
@@ -49,7 +52,7 @@ public class EvaluateOperator extends AbstractStreamOperator<PolicyUpdate>
     private transient AtomicReference<PolicyUpdate> pending;
     private transient AtomicBoolean running;
     private transient Queue<PolicyUpdate> done;
-    private transient ListAccumulator<String> accumulated;
+    private transient NewestValues<String> accumulated;
     private transient Counter skipped;
     private transient Counter failures;
     private transient volatile double lastReward;
@@ -79,7 +82,7 @@ public class EvaluateOperator extends AbstractStreamOperator<PolicyUpdate>
         group.gauge("heldOutVersion", () -> lastVersion);
         skipped = group.counter("heldOutVersionsSkipped");
         failures = group.counter("heldOutEvaluationFailures");
-        getRuntimeContext().addAccumulator(ACC_HELD_OUT, accumulated = new ListAccumulator<>());
+        getRuntimeContext().addAccumulator(ACC_HELD_OUT, accumulated = new NewestValues<>(MAX_ACCUMULATED));
     }
 
     @Override
@@ -127,9 +130,7 @@ public class EvaluateOperator extends AbstractStreamOperator<PolicyUpdate>
         while ((r = done.poll()) != null) {
             lastReward = r.heldOutReward();
             lastVersion = r.version();
-            if (accumulated.getLocalValue().size() < MAX_ACCUMULATED) { // bounded: it travels to the JobManager
-                accumulated.add(String.format(Locale.ROOT, "%d,%.6f", r.version(), r.heldOutReward()));
-            }
+            accumulated.add(String.format(Locale.ROOT, "%d,%.6f", r.version(), r.heldOutReward()));
             LOG.info("Policy version {} (step {}): held-out gold reward {}", r.version(), r.step(),
                     String.format(Locale.ROOT, "%.3f", r.heldOutReward()));
             output.collect(new StreamRecord<>(r));

@@ -1,8 +1,8 @@
 package io.optune.operators.generate;
 
+import io.optune.operators.metrics.NewestValues;
 import io.optune.operators.records.Generation;
 import org.apache.flink.api.common.accumulators.AverageAccumulator;
-import org.apache.flink.api.common.accumulators.ListAccumulator;
 import org.apache.flink.api.common.accumulators.LongCounter;
 import org.apache.flink.api.common.accumulators.LongMaximum;
 import org.apache.flink.api.common.functions.RuntimeContext;
@@ -26,7 +26,7 @@ public final class GeneratorMetrics {
     public static final String ACC_LAG_MEAN = "weightSyncLagMsMean";
     public static final String ACC_LAG_MAX = "weightSyncLagMsMax";
     public static final String ACC_VERSIONS_LOADED = "policyVersionsLoaded";
-    /** Observed weight-sync lags in ms (one per version load, the first {@value #MAX_LAG_SAMPLES} per subtask), for percentiles. */
+    /** Observed weight-sync lags in ms (one per version load, the newest {@value #MAX_LAG_SAMPLES} per subtask), for percentiles. */
     public static final String ACC_LAG_SAMPLES = "weightSyncLagMsSamples";
     static final int MAX_LAG_SAMPLES = 4096;
     public static final String ACC_TOKENS = "generatedTokens";
@@ -42,7 +42,7 @@ public final class GeneratorMetrics {
     private final Histogram syncLag;
     private final AverageAccumulator lagMean = new AverageAccumulator();
     private final LongMaximum lagMax = new LongMaximum();
-    private final ListAccumulator<Long> lagSamples = new ListAccumulator<>();
+    private final NewestValues<Long> lagSamples = new NewestValues<>(MAX_LAG_SAMPLES);
     private final LongCounter tokensTotal = new LongCounter();
     private final LongCounter versionsLoaded = new LongCounter();
     private final LongCounter busyUs = new LongCounter();
@@ -86,9 +86,7 @@ public final class GeneratorMetrics {
         syncLag.update(lagMs);
         lagMean.add(lagMs);
         lagMax.add(lagMs);
-        if (lagSamples.getLocalValue().size() < MAX_LAG_SAMPLES) { // bounded: it travels to the JobManager
-            lagSamples.add(lagMs);
-        }
+        lagSamples.add(lagMs);
     }
 
     void loadFailed() {
