@@ -240,6 +240,11 @@ public final class EmbeddedMain {
         // The job's evaluate step reports held-out rewards; they are kept in the run directory.
         io.optune.operators.evaluate.HeldOutEvaluation evaluation = HeldOutEvaluator.evaluation(conf, log);
         HeldOutEvaluator evaluator = evaluation == null ? null : new HeldOutEvaluator(evaluation, runDir.resolve(HELD_OUT_FILE));
+        if (evaluator != null) {
+            // The version a resumed run starts from, evaluated now if the run before never reported it (it was
+            // killed first): by the end of this run retention may have pruned it, and the summary compares with it.
+            baseline = evaluator.evaluate(List.of(baseline)).get(0);
+        }
 
         Configuration flink = new Configuration(conf);
         if (!flink.containsKey("execution.checkpointing.dir")) {
